@@ -1,0 +1,223 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using Coordination.Diagnostics;
+using Coordination.SingleFlight;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+
+namespace Coordination.AspNetCore;
+
+/// <summary>A validated policy at run time: its key rules and the group that coalesces its requests.</summary>
+internal sealed class SingleFlightPolicy
+{
+    private readonly string[] _varyByHeaders;
+    private readonly string[]? _varyByQueryKeys;
+    private readonly string[] _varyByRouteValues;
+    private readonly Func<HttpContext, string>[] _varyByValues;
+
+    public SingleFlightPolicy(
+        string name,
+        SingleFlightPolicyOptions options,
+        TimeProvider timeProvider,
+        SingleFlightMetrics metrics,
+        ILogger logger)
+    {
+        var errors = options.Validate(name).ToList();
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join(Environment.NewLine, errors));
+        }
+
+        Name = name;
+        Logger = logger;
+        Metrics = metrics;
+        _varyByHeaders = [.. options.VaryByHeaders.Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase)];
+        _varyByQueryKeys = options.VaryByQueryKeys is { } keys ? [.. keys.Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase)] : null;
+        _varyByRouteValues = [.. options.VaryByRouteValues.Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase)];
+        _varyByValues = [.. options.VaryByValues];
+        IsSharedAcrossUsers = options.IsSharedAcrossUsers;
+        AllowPost = options.AllowPost;
+        MaxRequestBodySize = options.MaxRequestBodySize;
+        MaxResponseBodySize = options.MaxResponseBodySize;
+        EmitRoleHeader = options.EmitRoleHeader;
+        Group = new SingleFlightGroup<string, CapturedResponse>(name, options.ToGroupOptions(), StringComparer.Ordinal, timeProvider, metrics, logger);
+    }
+
+    public string Name { get; }
+
+    public ILogger Logger { get; }
+
+    public SingleFlightMetrics Metrics { get; }
+
+    public SingleFlightGroup<string, CapturedResponse> Group { get; }
+
+    public bool IsSharedAcrossUsers { get; }
+
+    public bool AllowPost { get; }
+
+    public int MaxRequestBodySize { get; }
+
+    public long MaxResponseBodySize { get; }
+
+    public bool EmitRoleHeader { get; }
+
+    /// <summary>Whether a header is already part of every key, so a <c>Vary</c> on it always matches.</summary>
+    public bool IsKeyedByHeader(string headerName) =>
+        Array.Exists(_varyByHeaders, h => string.Equals(h, headerName, StringComparison.OrdinalIgnoreCase))
+        || (!IsSharedAcrossUsers && (string.Equals(headerName, "Authorization", StringComparison.OrdinalIgnoreCase) || string.Equals(headerName, "Cookie", StringComparison.OrdinalIgnoreCase)));
+
+    /// <summary>Builds the key of a request, or returns <see langword="null"/> with a reason when it must run uncoalesced.</summary>
+    public async ValueTask<(string? Key, string? BypassReason)> BuildKeyAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var isPost = HttpMethods.IsPost(request.Method);
+        if (!(HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || (isPost && AllowPost)))
+        {
+            return (null, "method");
+        }
+
+        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true }
+            || context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true })
+        {
+            return (null, "upgrade");
+        }
+
+        var key = new StringBuilder(256);
+        Append(key, request.Method);
+        Append(key, request.Scheme);
+        Append(key, request.Host.Value?.ToLowerInvariant());
+        Append(key, request.PathBase.Value);
+        Append(key, request.Path.Value);
+        AppendQuery(key, request.Query);
+
+        foreach (var header in _varyByHeaders)
+        {
+            key.Append('H');
+            Append(key, header);
+            AppendValues(key, request.Headers[header]);
+        }
+
+        foreach (var routeValue in _varyByRouteValues)
+        {
+            key.Append('R');
+            Append(key, routeValue);
+            Append(key, Convert.ToString(request.RouteValues[routeValue], System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        foreach (var selector in _varyByValues)
+        {
+            key.Append('V');
+            Append(key, selector(context));
+        }
+
+        if (!IsSharedAcrossUsers)
+        {
+            key.Append('U');
+            Append(key, UserOf(context));
+        }
+
+        if (isPost)
+        {
+            var bodyHash = await HashBodyAsync(context).ConfigureAwait(false);
+            if (bodyHash is null)
+            {
+                return (null, "request body too large");
+            }
+
+            key.Append('B');
+            Append(key, request.ContentType);
+            Append(key, bodyHash);
+        }
+
+        return (key.ToString(), null);
+    }
+
+    private static string UserOf(HttpContext context)
+    {
+        if (context.User.Identity?.IsAuthenticated == true)
+        {
+            var id = context.User.FindFirst(ClaimTypes.NameIdentifier)?.Value ?? context.User.Identity.Name;
+            if (!string.IsNullOrEmpty(id))
+            {
+                return "id:" + id;
+            }
+        }
+
+        var authorization = context.Request.Headers.Authorization;
+        var cookie = context.Request.Headers.Cookie;
+        if (authorization.Count == 0 && cookie.Count == 0)
+        {
+            return "anonymous";
+        }
+
+        // The credentials themselves never enter the key; their hash tells users apart.
+        var material = Encoding.UTF8.GetBytes($"{authorization}\n{cookie}");
+        return "h:" + Convert.ToHexString(SHA256.HashData(material));
+    }
+
+    private async ValueTask<string?> HashBodyAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (request.ContentLength > MaxRequestBodySize)
+        {
+            return null;
+        }
+
+        request.EnableBuffering(MaxRequestBodySize + 1);
+        var buffer = new byte[MaxRequestBodySize + 1];
+        var read = 0;
+        int count;
+        while (read < buffer.Length && (count = await request.Body.ReadAsync(buffer.AsMemory(read), context.RequestAborted).ConfigureAwait(false)) > 0)
+        {
+            read += count;
+        }
+
+        request.Body.Position = 0;
+        return read > MaxRequestBodySize ? null : Convert.ToHexString(SHA256.HashData(buffer.AsSpan(0, read)));
+    }
+
+    private void AppendQuery(StringBuilder key, IQueryCollection query)
+    {
+        key.Append('Q');
+        if (_varyByQueryKeys is { } selected)
+        {
+            foreach (var name in selected)
+            {
+                Append(key, name.ToLowerInvariant());
+                AppendValues(key, query[name]);
+            }
+
+            return;
+        }
+
+        // Canonical order: keys sorted (query keys are case-insensitive), values kept in request order.
+        foreach (var name in query.Keys.Order(StringComparer.OrdinalIgnoreCase))
+        {
+            Append(key, name.ToLowerInvariant());
+            AppendValues(key, query[name]);
+        }
+    }
+
+    private static void AppendValues(StringBuilder key, Microsoft.Extensions.Primitives.StringValues values)
+    {
+        key.Append(values.Count).Append('#');
+        foreach (var value in values)
+        {
+            Append(key, value);
+        }
+    }
+
+    /// <summary>Length-prefixed, so no value can forge a delimiter and two different requests can never share a key.</summary>
+    private static void Append(StringBuilder key, string? value)
+    {
+        if (value is null)
+        {
+            key.Append("-;");
+            return;
+        }
+
+        key.Append(value.Length).Append(':').Append(value).Append(';');
+    }
+}

@@ -1,0 +1,57 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Coordination.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Coordination.AspNetCore;
+
+/// <summary>Builds and caches the run-time policies: named ones once each, inline ones once per endpoint.</summary>
+internal sealed class SingleFlightPolicyProvider(
+    IOptionsMonitor<SingleFlightPolicyOptions> options,
+    CoordinationRegistry registry,
+    TimeProvider timeProvider,
+    SingleFlightMetrics metrics,
+    ILoggerFactory loggerFactory)
+{
+    public const string Kind = "single-flight policy";
+    public const string DefaultPolicyName = "default";
+
+    private readonly ConcurrentDictionary<string, SingleFlightPolicy> _named = new(StringComparer.Ordinal);
+    private readonly ConditionalWeakTable<ISingleFlightMetadata, SingleFlightPolicy> _inline = [];
+    private readonly ILogger _logger = loggerFactory.CreateLogger("Coordination.AspNetCore.SingleFlight");
+
+    public bool IsMiddlewareRegistered { get; set; }
+
+    /// <summary>The effective single-flight metadata of an endpoint, or <see langword="null"/> when it has none or opts out.</summary>
+    public static ISingleFlightMetadata? EnabledMetadata(EndpointMetadataCollection metadata) =>
+        metadata.GetMetadata<ISingleFlightMetadata>() is { IsEnabled: true } enabled ? enabled : null;
+
+    public SingleFlightPolicy GetPolicy(ISingleFlightMetadata metadata, Endpoint? endpoint) =>
+        metadata.InlinePolicy is { } inline
+            ? _inline.GetValue(metadata, _ => Create(InlineName(endpoint), inline))
+            : GetNamedPolicy(metadata.PolicyName);
+
+    private SingleFlightPolicy GetNamedPolicy(string? name)
+    {
+        if (name is not null && !registry.Contains(Kind, name))
+        {
+            var known = registry.Names(Kind);
+            throw new InvalidOperationException(
+                $"The single-flight policy '{name}' is not registered. Register it with coord.AddSingleFlight(\"{name}\", ...) in AddKeyedCoordination. Registered policies: {(known.Count == 0 ? "none" : string.Join(", ", known))}.");
+        }
+
+        var policyName = name ?? DefaultPolicyName;
+        return _named.TryGetValue(policyName, out var policy)
+            ? policy
+            : _named.GetOrAdd(policyName, _ => Create(policyName, options.Get(name ?? Options.DefaultName)));
+    }
+
+    private SingleFlightPolicy Create(string name, SingleFlightPolicyOptions policyOptions) =>
+        new(name, policyOptions, timeProvider, metrics, _logger);
+
+    private static string InlineName(Endpoint? endpoint) =>
+        endpoint is RouteEndpoint { RoutePattern.RawText: { } pattern } ? pattern : endpoint?.DisplayName ?? "endpoint";
+}
