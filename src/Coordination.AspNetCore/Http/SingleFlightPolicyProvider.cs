@@ -34,7 +34,8 @@ internal sealed class SingleFlightPolicyProvider(
             ? _inline.GetValue(metadata, _ => Create(InlineName(endpoint), inline))
             : GetNamedPolicy(metadata.PolicyName);
 
-    private SingleFlightPolicy GetNamedPolicy(string? name)
+    /// <summary>The named (or, for <see langword="null"/>, the default) policy.</summary>
+    public SingleFlightPolicy GetNamedPolicy(string? name)
     {
         if (name is not null && !registry.Contains(Kind, name))
         {

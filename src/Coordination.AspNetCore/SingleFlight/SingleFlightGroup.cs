@@ -89,6 +89,24 @@ public sealed class SingleFlightGroup<TKey, TValue>
     /// <summary>Gets the number of keys in flight.</summary>
     public int Count => Volatile.Read(ref _count);
 
+    /// <summary>Gets how many callers wait on flights in progress (a snapshot, for diagnostics and tests).</summary>
+    internal int WaitingCallers
+    {
+        get
+        {
+            var waiting = 0;
+            foreach (var entry in _flights)
+            {
+                lock (entry.Value)
+                {
+                    waiting += entry.Value.Live;
+                }
+            }
+
+            return waiting;
+        }
+    }
+
     /// <summary>
     /// Runs <paramref name="work"/> for <paramref name="key"/>, or joins the execution already in flight for it.
     /// If the leader drops, a waiting caller is promoted and runs its own work.

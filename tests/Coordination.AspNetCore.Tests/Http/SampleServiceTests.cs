@@ -1,0 +1,100 @@
+using System.Net;
+using System.Net.Http.Json;
+using Coordination.AspNetCore;
+using Coordination.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Time.Testing;
+using WebApi;
+
+namespace Coordination.Tests.Http;
+
+public sealed class SampleServiceTests
+{
+    [Fact]
+    public async Task Products_HundredConcurrentIdenticalGets_RunTheHandlerOnceAndShareOneBody()
+    {
+        // Arrange: the catalog's 200 ms of work runs on a fake clock, so the test decides when it ends.
+        var time = new FakeTimeProvider();
+        await using var app = new CoordinationTestApp(services: s => s.AddSingleton<TimeProvider>(time));
+        var runs = app.Services.GetRequiredService<RunCounter>();
+        using var requests = new MetricCollector<long>(app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), CoordinationDiagnostics.MeterName, "coordination.single_flight.requests");
+        var client = app.CreateClient();
+        var group = app.Policy("catalog").Group;
+
+        // Act
+        var responses = Enumerable.Range(0, 100).Select(_ => client.GetAsync("/products?category=x")).ToArray();
+        Gate.WaitUntil(() => runs.Runs("products") == 1 && group.WaitingCallers == 100, "all 100 requests share the flight");
+        time.Advance(Catalog.SimulatedWork);
+        var completed = await Task.WhenAll(responses).DefaultTimeout();
+
+        // Assert
+        Assert.Equal(1, runs.Runs("products"));
+        Assert.All(completed, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        var bodies = await Task.WhenAll(completed.Select(r => r.Content.ReadAsStringAsync()));
+        Assert.Single(bodies.Distinct());
+        Assert.Contains("x-1", bodies[0]);
+        var roles = completed.Select(r => r.Headers.GetValues("X-SingleFlight").Single()).ToList();
+        Assert.Equal(1, roles.Count(r => r == "leader"));
+        Assert.Equal(99, roles.Count(r => r == "follower"));
+
+        var measurements = requests.GetMeasurementSnapshot();
+        Assert.Equal(1, measurements.Count(m => Equals(m.Tags[SingleFlightMetrics.RoleTag], "leader") && Equals(m.Tags[SingleFlightMetrics.ResultTag], "success") && Equals(m.Tags["coordination.name"], "catalog")));
+        Assert.Equal(99, measurements.Count(m => Equals(m.Tags[SingleFlightMetrics.RoleTag], "follower") && Equals(m.Tags[SingleFlightMetrics.ResultTag], "success")));
+        Assert.Equal(0, group.Count);
+    }
+
+    [Fact]
+    public async Task Products_OtherQueryKeysOutsideThePolicy_StillShareAFlight()
+    {
+        var time = new FakeTimeProvider();
+        await using var app = new CoordinationTestApp(services: s => s.AddSingleton<TimeProvider>(time));
+        var runs = app.Services.GetRequiredService<RunCounter>();
+        var client = app.CreateClient();
+
+        var a = client.GetAsync("/products?category=x&utm=1");
+        var b = client.GetAsync("/products?utm=2&category=x");
+        var c = client.GetAsync("/products?category=y");
+        Gate.WaitUntil(() => runs.Runs("products") == 2 && app.Policy("catalog").Group.WaitingCallers == 3, "x is shared and y runs apart");
+        time.Advance(Catalog.SimulatedWork);
+        await Task.WhenAll(a, b, c).DefaultTimeout();
+
+        Assert.Equal(2, runs.Runs("products"));
+        Assert.Equal(await (await a).Content.ReadAsStringAsync(), await (await b).Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Reports_ControllerActionWithAttribute_IsCoalescedAndOptOutIsNot()
+    {
+        var time = new FakeTimeProvider();
+        await using var app = new CoordinationTestApp(services: s => s.AddSingleton<TimeProvider>(time));
+        var runs = app.Services.GetRequiredService<RunCounter>();
+        var client = app.CreateClient();
+        var group = app.Policy(null).Group;
+
+        var coalesced = Enumerable.Range(0, 10).Select(_ => client.GetAsync("/reports/7")).ToArray();
+        Gate.WaitUntil(() => runs.Runs("reports") == 1 && group.WaitingCallers == 10, "ten report requests share the flight");
+        time.Advance(Catalog.SimulatedWork);
+        var reports = await Task.WhenAll(coalesced.Select(async r => await (await r).Content.ReadFromJsonAsync<Report>()));
+        Assert.Equal(1, runs.Runs("reports"));
+        Assert.All(reports, r => Assert.Equal(7, r!.Id));
+
+        var fresh = Enumerable.Range(0, 3).Select(_ => client.GetAsync("/reports/7/fresh")).ToArray();
+        Gate.WaitUntil(() => runs.Runs("reports") == 4, "every opted-out request runs");
+        time.Advance(Catalog.SimulatedWork);
+        var freshResponses = await Task.WhenAll(fresh).DefaultTimeout();
+        Assert.All(freshResponses, r => Assert.False(r.Headers.Contains("X-SingleFlight")));
+    }
+
+    [Fact]
+    public async Task Stats_ReportsRunsPerHandler()
+    {
+        await using var app = new CoordinationTestApp();
+        var client = app.CreateClient();
+        app.Services.GetRequiredService<RunCounter>().Ran("products");
+
+        var stats = await client.GetFromJsonAsync<Dictionary<string, int>>("/stats");
+
+        Assert.Equal(1, stats!["products"]);
+    }
+}
