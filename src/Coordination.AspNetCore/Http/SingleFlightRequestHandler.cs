@@ -43,13 +43,15 @@ internal static class SingleFlightRequestHandler
             return;
         }
 
+        // Read before leading: a leader's context reports the flight's shared token from then on, not its client's.
+        var clientAborted = context.RequestAborted;
         var request = new CoalescedRequest(context, policy, endpoint);
         CapturedResponse response;
         try
         {
-            response = await policy.Group.RunAsync(key, request, static (r, token) => r.LeadAsync(token), context.RequestAborted).ConfigureAwait(false);
+            response = await policy.Group.RunAsync(key, request, static (r, token) => r.LeadAsync(token), clientAborted).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
         {
             // This client is gone. If its context still runs the endpoint for others, keep the context alive until it ends.
             if (request.Execution is { } execution)
