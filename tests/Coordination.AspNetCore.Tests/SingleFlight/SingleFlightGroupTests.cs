@@ -129,7 +129,7 @@ public sealed class SingleFlightGroupTests
         using var leaderCts = new CancellationTokenSource();
         var followerRan = false;
 
-        var leader = group.RunAsync("k", ct => Task.Delay(Timeout.Infinite, ct).ContinueWith(_ => 1, TaskScheduler.Default), leaderCts.Token);
+        var leader = group.RunAsync("k", async ct => { await Task.Delay(Timeout.Infinite, ct); return 1; }, leaderCts.Token);
         var follower = group.RunWithoutRetryAsync("k", _ => { followerRan = true; return Task.FromResult(2); });
         leaderCts.Cancel();
 
@@ -148,7 +148,7 @@ public sealed class SingleFlightGroupTests
         var promotedStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var lastRan = false;
 
-        var leader = group.RunAsync("k", ct => Task.Delay(Timeout.Infinite, ct).ContinueWith(_ => 0, TaskScheduler.Default), leaderCts.Token);
+        var leader = group.RunAsync("k", async ct => { await Task.Delay(Timeout.Infinite, ct); return 0; }, leaderCts.Token);
         var promoted = group.RunAsync("k", async ct => { promotedStarted.SetResult(); await Task.Delay(Timeout.Infinite, ct); return 1; }, promotedCts.Token);
         var last = group.RunAsync("k", _ => { lastRan = true; return Task.FromResult(2); });
 
