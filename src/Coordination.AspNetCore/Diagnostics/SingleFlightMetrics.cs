@@ -44,11 +44,11 @@ internal sealed class SingleFlightMetrics
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000] });
     }
 
-    public void Request(string name, string role, string result, Exception? error = null)
+    public void Request(string name, string role, string result, Exception? error = null, int count = 1)
     {
-        if (_requests.Enabled)
+        if (count > 0 && _requests.Enabled)
         {
-            RequestCore(name, role, result, error);
+            RequestCore(name, role, result, error, count);
         }
     }
 
@@ -74,7 +74,7 @@ internal sealed class SingleFlightMetrics
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void RequestCore(string name, string role, string result, Exception? error)
+    private void RequestCore(string name, string role, string result, Exception? error, int count)
     {
         var tags = new TagList
         {
@@ -87,6 +87,6 @@ internal sealed class SingleFlightMetrics
             tags.Add(CoordinationDiagnostics.ErrorTypeTag, error.GetType().FullName);
         }
 
-        _requests.Add(1, tags);
+        _requests.Add(count, tags);
     }
 }

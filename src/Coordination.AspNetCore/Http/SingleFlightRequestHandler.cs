@@ -244,7 +244,7 @@ internal static class SingleFlightRequestHandler
                 }
             }
 
-            return CapturedResponse.Shared(context.Response.StatusCode, [.. headers], capture.Captured.ToArray(), VaryValues(context, policy));
+            return CapturedResponse.Shared(context.Response.StatusCode, [.. headers], capture.Captured, VaryValues(context, policy));
         }
 
         private static bool IsPerResponseFamily(string name) =>

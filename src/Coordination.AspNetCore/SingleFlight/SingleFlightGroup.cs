@@ -217,23 +217,39 @@ public sealed class SingleFlightGroup<TKey, TValue>
         {
             if (_flights.TryGetValue(key, out var flight))
             {
-                var follower = new Caller(flight, state, work, allowRetry, SingleFlightMetrics.Follower, cancellationToken);
+                // A follower that can neither cancel nor refuse promotion needs nothing of its own: it awaits the
+                // flight's shared task. Others get a waiter that can leave or be told its leader dropped.
+                var follower = cancellationToken.CanBeCanceled || !allowRetry
+                    ? new Caller(flight, state, work, allowRetry, SingleFlightMetrics.Follower, cancellationToken)
+                    : null;
                 Execution? joined = null;
+                Task<TValue>? shared = null;
                 lock (flight)
                 {
                     if (!flight.Closed)
                     {
                         joined = flight.Current;
-                        (flight.Waiting ??= new Queue<Caller>()).Enqueue(follower);
                         flight.Live++;
                         flight.Followers++;
+                        if (follower is null)
+                        {
+                            flight.Shared ??= new TaskCompletionSource<TValue>(TaskCreationOptions.RunContinuationsAsynchronously);
+                            shared = flight.Shared.Task;
+                            flight.SharedFollowers++;
+                            (flight.Waiting ??= new Queue<Candidate>()).Enqueue(new Candidate(null, state, work, ExecutionContext.Capture()));
+                        }
+                        else
+                        {
+                            joined.Completion ??= NewCompletion();
+                            (flight.Waiting ??= new Queue<Candidate>()).Enqueue(new Candidate(follower, null, null, null));
+                        }
                     }
                 }
 
                 if (joined is not null)
                 {
                     LinkToExecution(joined);
-                    return WaitAsync(joined, follower);
+                    return shared ?? WaitAsync(joined, follower!);
                 }
 
                 // A closed flight is on its way out of the table; take it out now and start afresh.
@@ -247,17 +263,24 @@ public sealed class SingleFlightGroup<TKey, TValue>
                 return RunUncoalescedAsync(state, work, cancellationToken);
             }
 
-            var created = new Flight(this, key);
-            var leader = new Caller(created, state, work, allowRetry, SingleFlightMetrics.Leader, cancellationToken) { Status = CallerStatus.Running };
-            var first = new Execution(created, leader);
+            // A leader that cannot cancel and has no timeout to enforce simply gets its own work's task.
+            var created = new Flight(this, key) { Live = 1 };
+            var leader = cancellationToken.CanBeCanceled || _timeout is not null
+                ? new Caller(created, state, work, allowRetry, SingleFlightMetrics.Leader, cancellationToken) { Status = CallerStatus.Running }
+                : null;
+            var first = new Execution(created, leader, SingleFlightMetrics.Leader);
+            if (leader is not null)
+            {
+                first.Completion = NewCompletion();
+            }
+
             created.Current = first;
-            created.Live = 1;
             if (_flights.TryAdd(key, created))
             {
                 Interlocked.Increment(ref _count);
                 _metrics?.FlightStarted(_name);
-                Start(first);
-                return WaitAsync(first, leader);
+                var ownResult = Start(first, state, work, returnResult: leader is null, cancellationToken);
+                return leader is null ? ownResult! : WaitAsync(first, leader);
             }
         }
     }
@@ -269,7 +292,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
             Outcome outcome;
             try
             {
-                outcome = await execution.Task.WaitAsync(me.CancellationToken).ConfigureAwait(false);
+                outcome = await execution.Completion!.Task.WaitAsync(me.CancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (me.CancellationToken.IsCancellationRequested)
             {
@@ -292,13 +315,11 @@ public sealed class SingleFlightGroup<TKey, TValue>
                         outcome.Error.Throw();
                     }
 
-                    throw new SingleFlightLeaderFailedException(
-                        $"The shared execution of single-flight '{_name}' failed: {outcome.Error.SourceException.Message}",
-                        outcome.Error.SourceException);
+                    throw LeaderFailed(outcome.Error.SourceException);
 
                 case OutcomeKind.TimedOut:
                     Record(me, SingleFlightMetrics.Timeout);
-                    throw new TimeoutException($"The shared execution of single-flight '{_name}' passed its timeout of {_timeout}.");
+                    throw TimedOut();
 
                 default:
                     if (isLeader)
@@ -314,8 +335,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
                     {
                         Leave(me);
                         Record(me, SingleFlightMetrics.Dropped);
-                        throw new SingleFlightLeaderDroppedException(
-                            $"The leader of single-flight '{_name}' was cancelled and no new leader was elected for this caller.");
+                        throw LeaderDropped();
                     }
 
                     if (ReferenceEquals(next.Leader, me))
@@ -333,7 +353,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
                             me.Status = CallerStatus.Running;
                         }
 
-                        Start(next);
+                        _ = Start(next, me.State, me.Work, returnResult: false, me.CancellationToken);
                     }
 
                     execution = next;
@@ -342,10 +362,11 @@ public sealed class SingleFlightGroup<TKey, TValue>
         }
     }
 
-    private void Start(Execution execution)
+    /// <summary>Runs the leader's work. With <paramref name="returnResult"/>, returns a task of the work's own result that
+    /// completes once the result is published to the followers; otherwise returns <see langword="null"/>.</summary>
+    private Task<TValue>? Start(Execution execution, object? state, Func<object?, CancellationToken, Task<TValue>> work, bool returnResult, CancellationToken leaderToken)
     {
-        var leader = execution.Leader;
-        var workToken = leader.CancellationToken;
+        var workToken = leaderToken;
         if (_lastCallerCancels)
         {
             execution.WorkCancellation = new CancellationTokenSource();
@@ -353,7 +374,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
         }
         else if (_timeout is not null)
         {
-            execution.WorkCancellation = CancellationTokenSource.CreateLinkedTokenSource(leader.CancellationToken);
+            execution.WorkCancellation = CancellationTokenSource.CreateLinkedTokenSource(leaderToken);
             workToken = execution.WorkCancellation.Token;
         }
 
@@ -378,7 +399,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
         Task<TValue> task;
         try
         {
-            task = leader.Work(leader.State, workToken)
+            task = work(state, workToken)
                 ?? Task.FromException<TValue>(new InvalidOperationException($"The work of single-flight '{_name}' returned a null task."));
         }
         catch (Exception exception)
@@ -397,37 +418,73 @@ public sealed class SingleFlightGroup<TKey, TValue>
         if (task.IsCompleted)
         {
             OnWorkCompleted(execution, task);
+            return returnResult ? task : null;
         }
-        else
+
+        if (returnResult)
         {
-            task.ContinueWith(
-                static (completed, state) => ((Execution)state!).Flight.Group.OnWorkCompleted((Execution)state!, completed),
+            return task.ContinueWith(
+                static (completed, state) =>
+                {
+                    ((Execution)state!).Flight.Group.OnWorkCompleted((Execution)state!, completed);
+                    return completed.GetAwaiter().GetResult();
+                },
                 execution,
                 CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously,
                 TaskScheduler.Default);
         }
+
+        task.ContinueWith(
+            static (completed, state) => ((Execution)state!).Flight.Group.OnWorkCompleted((Execution)state!, completed),
+            execution,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return null;
+    }
+
+    /// <summary>Runs the work of a promoted follower that awaits the shared task, in the context it joined from.</summary>
+    private static void StartOnBehalf(Execution execution)
+    {
+        if (execution.OnBehalfContext is { } context)
+        {
+            ExecutionContext.Run(context, static state => StartOnBehalfCore((Execution)state!), execution);
+        }
+        else
+        {
+            StartOnBehalfCore(execution);
+        }
+
+        static void StartOnBehalfCore(Execution execution) =>
+            _ = execution.Flight.Group.Start(execution, execution.OnBehalfState, execution.OnBehalfWork!, returnResult: false, CancellationToken.None);
     }
 
     private void OnWorkCompleted(Execution execution, Task<TValue> task)
     {
         var flight = execution.Flight;
+        var leaderResult = SingleFlightMetrics.Success;
+        Exception? leaderError = null;
         Outcome? outcome = null;
         lock (flight)
         {
-            // A late-finishing execution (timed out, abandoned or superseded) changes nothing.
-            if (!execution.Decided && ReferenceEquals(flight.Current, execution))
+            if (!task.IsCompletedSuccessfully)
             {
-                if (task.IsCompletedSuccessfully)
+                var error = CaptureError(task);
+                leaderError = error.SourceException;
+                leaderResult = leaderError is OperationCanceledException ? SingleFlightMetrics.Canceled : SingleFlightMetrics.Failure;
+
+                // A late-finishing execution (timed out, abandoned or superseded) changes nothing.
+                if (!execution.Decided && ReferenceEquals(flight.Current, execution))
                 {
-                    outcome = new Outcome(OutcomeKind.Success, task.Result);
-                    CloseLocked(execution);
-                }
-                else
-                {
-                    var error = CaptureError(task);
-                    if (error.SourceException is OperationCanceledException)
+                    if (leaderError is OperationCanceledException)
                     {
+                        if (execution.Leader is null && execution.LeaderRole == SingleFlightMetrics.Leader)
+                        {
+                            // A leader that gets its work's own task is gone with it.
+                            flight.Live--;
+                        }
+
                         outcome = DropLocked(execution, error);
                     }
                     else
@@ -437,6 +494,16 @@ public sealed class SingleFlightGroup<TKey, TValue>
                     }
                 }
             }
+            else if (!execution.Decided && ReferenceEquals(flight.Current, execution))
+            {
+                outcome = new Outcome(OutcomeKind.Success, task.Result);
+                CloseLocked(execution);
+            }
+        }
+
+        if (execution.Leader is null && execution.LeaderRole == SingleFlightMetrics.Leader)
+        {
+            _metrics?.Request(_name, SingleFlightMetrics.Leader, leaderResult, leaderResult == SingleFlightMetrics.Failure ? leaderError : null);
         }
 
         if (outcome is { } decided)
@@ -456,7 +523,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
             if (!task.IsCompletedSuccessfully)
             {
                 activity.SetStatus(ActivityStatusCode.Error);
-                activity.SetTag(CoordinationDiagnostics.ErrorTypeTag, task.IsCanceled ? nameof(OperationCanceledException) : task.Exception?.InnerException?.GetType().FullName);
+                activity.SetTag(CoordinationDiagnostics.ErrorTypeTag, leaderError?.GetType().FullName);
             }
 
             activity.Stop();
@@ -481,7 +548,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
         TryCancel(execution.WorkCancellation);
     }
 
-    /// <summary>Takes a caller out of its flight: it was cancelled, or it stops waiting after a drop.</summary>
+    /// <summary>Takes a waiting caller out of its flight: it was cancelled, or it stops waiting after a drop.</summary>
     private void Leave(Caller me)
     {
         var flight = me.Flight;
@@ -527,21 +594,37 @@ public sealed class SingleFlightGroup<TKey, TValue>
         {
             while (waiting.TryDequeue(out var candidate))
             {
-                if (candidate.Status != CallerStatus.Waiting || !candidate.AllowRetry || candidate.CancellationToken.IsCancellationRequested)
+                Execution next;
+                if (candidate.Waiter is { } waiter)
                 {
-                    continue;
+                    if (waiter.Status != CallerStatus.Waiting || !waiter.AllowRetry || waiter.CancellationToken.IsCancellationRequested)
+                    {
+                        continue;
+                    }
+
+                    waiter.Status = CallerStatus.Promoted;
+                    next = new Execution(flight, waiter, SingleFlightMetrics.Promoted);
+                }
+                else
+                {
+                    next = new Execution(flight, null, SingleFlightMetrics.Promoted)
+                    {
+                        OnBehalfState = candidate.State,
+                        OnBehalfWork = candidate.Work,
+                        OnBehalfContext = candidate.Context,
+                    };
+                    flight.PromotedSharedFollowers++;
                 }
 
+                next.Completion = NewCompletion();
                 flight.Promotions++;
-                candidate.Status = CallerStatus.Promoted;
-                var next = new Execution(flight, candidate);
                 flight.Current = next;
                 SingleFlightLog.LeaderPromoted(_logger, _name, flight.Promotions);
                 return new Outcome(OutcomeKind.Dropped, error: error, next: next);
             }
         }
 
-        if (flight.Waiting is { Count: > 0 } || flight.Promotions >= _maxPromotions)
+        if (flight.Live > 0)
         {
             SingleFlightLog.LeaderDropped(_logger, _name, flight.Promotions);
         }
@@ -567,7 +650,54 @@ public sealed class SingleFlightGroup<TKey, TValue>
         }
 
         execution.Timer?.Dispose();
-        execution.TrySetResult(outcome);
+        execution.Completion?.TrySetResult(outcome);
+        if (outcome is { Kind: OutcomeKind.Dropped, Next: { } next })
+        {
+            if (next.Leader is null)
+            {
+                // A follower that awaits the shared task was promoted: run its work for it, off this thread.
+                ThreadPool.UnsafeQueueUserWorkItem(StartOnBehalf, next, preferLocal: false);
+            }
+
+            return;
+        }
+
+        CompleteShared(flight, outcome);
+    }
+
+    /// <summary>Hands the flight's final outcome to the followers that await the shared task.</summary>
+    private void CompleteShared(Flight flight, Outcome outcome)
+    {
+        if (flight.Shared is not { } shared)
+        {
+            return;
+        }
+
+        var (result, error) = outcome.Kind switch
+        {
+            OutcomeKind.Success => (SingleFlightMetrics.Success, null),
+            OutcomeKind.Failed => (SingleFlightMetrics.Failure, outcome.Error!.SourceException),
+            OutcomeKind.TimedOut => (SingleFlightMetrics.Timeout, (Exception?)null),
+            _ => (SingleFlightMetrics.Dropped, null),
+        };
+        _metrics?.Request(_name, SingleFlightMetrics.Follower, result, error, flight.SharedFollowers - flight.PromotedSharedFollowers);
+        _metrics?.Request(_name, SingleFlightMetrics.Promoted, result, error, flight.PromotedSharedFollowers);
+
+        switch (outcome.Kind)
+        {
+            case OutcomeKind.Success:
+                shared.TrySetResult(outcome.Value!);
+                break;
+            case OutcomeKind.Failed:
+                shared.TrySetException(LeaderFailed(outcome.Error!.SourceException));
+                break;
+            case OutcomeKind.TimedOut:
+                shared.TrySetException(TimedOut());
+                break;
+            default:
+                shared.TrySetException(LeaderDropped());
+                break;
+        }
     }
 
     private bool TryRemove(Flight flight)
@@ -607,7 +737,17 @@ public sealed class SingleFlightGroup<TKey, TValue>
         }
     }
 
+    private SingleFlightLeaderFailedException LeaderFailed(Exception leaderError) =>
+        new($"The shared execution of single-flight '{_name}' failed: {leaderError.Message}", leaderError);
+
+    private TimeoutException TimedOut() => new($"The shared execution of single-flight '{_name}' passed its timeout of {_timeout}.");
+
+    private SingleFlightLeaderDroppedException LeaderDropped() =>
+        new($"The leader of single-flight '{_name}' was cancelled and no new leader was elected for this caller.");
+
     private void Record(Caller caller, string result, Exception? error = null) => _metrics?.Request(_name, caller.Role, result, error);
+
+    private static TaskCompletionSource<Outcome> NewCompletion() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private static void LinkToExecution(Execution execution)
     {
@@ -674,6 +814,18 @@ public sealed class SingleFlightGroup<TKey, TValue>
         public Execution? Next { get; } = next;
     }
 
+    /// <summary>A follower in arrival order, eligible for promotion: a waiter, or the work of a follower that awaits the shared task.</summary>
+    private readonly struct Candidate(Caller? waiter, object? state, Func<object?, CancellationToken, Task<TValue>>? work, ExecutionContext? context)
+    {
+        public Caller? Waiter { get; } = waiter;
+
+        public object? State { get; } = state;
+
+        public Func<object?, CancellationToken, Task<TValue>>? Work { get; } = work;
+
+        public ExecutionContext? Context { get; } = context;
+    }
+
     /// <summary>One key's entry in the table; lives from the first call until its result is published.</summary>
     private sealed class Flight(SingleFlightGroup<TKey, TValue> group, TKey key)
     {
@@ -686,19 +838,34 @@ public sealed class SingleFlightGroup<TKey, TValue>
         public int Live;
         public int Followers;
         public int Promotions;
-        public Queue<Caller>? Waiting;
+        public Queue<Candidate>? Waiting;
+
+        /// <summary>The final result for the followers that cannot cancel; created by the first of them.</summary>
+        public TaskCompletionSource<TValue>? Shared;
+        public int SharedFollowers;
+        public int PromotedSharedFollowers;
     }
 
     /// <summary>One run of one caller's work; a flight has several only when leaders drop.</summary>
-    private sealed class Execution(Flight flight, Caller leader)
-        : TaskCompletionSource<Outcome>(TaskCreationOptions.RunContinuationsAsynchronously)
+    private sealed class Execution(Flight flight, Caller? leader, string leaderRole)
     {
         public readonly Flight Flight = flight;
-        public readonly Caller Leader = leader;
+
+        /// <summary>The leader when it waits through this execution; <see langword="null"/> when it gets the work's own task
+        /// or when the work runs on behalf of a follower that awaits the shared task.</summary>
+        public readonly Caller? Leader = leader;
+        public readonly string LeaderRole = leaderRole;
+
+        // Guarded by lock (Flight).
         public bool Decided;
+        public TaskCompletionSource<Outcome>? Completion;
+
         public CancellationTokenSource? WorkCancellation;
         public ITimer? Timer;
         public Activity? Activity;
+        public object? OnBehalfState;
+        public Func<object?, CancellationToken, Task<TValue>>? OnBehalfWork;
+        public ExecutionContext? OnBehalfContext;
     }
 
     private sealed class Caller(

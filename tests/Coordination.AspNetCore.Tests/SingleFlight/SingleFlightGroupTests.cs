@@ -387,4 +387,58 @@ public sealed class SingleFlightGroupTests
         Assert.False(ran);
         Assert.Equal(0, group.Count);
     }
+
+    [Fact]
+    public async Task PromotedFollower_RunsItsWorkInTheContextItJoinedFrom()
+    {
+        var group = new SingleFlightGroup<string, string>();
+        var local = new AsyncLocal<string>();
+        using var leaderCts = new CancellationTokenSource();
+        var leaderStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        local.Value = "leader";
+        var leader = group.RunAsync("k", async ct => { leaderStarted.SetResult(); await Task.Delay(Timeout.Infinite, ct); return "never"; }, leaderCts.Token);
+        await leaderStarted.Task.DefaultTimeout();
+        var follower = Task.Run(() =>
+        {
+            local.Value = "follower";
+            return group.RunAsync("k", _ => Task.FromResult(local.Value));
+        });
+        Gate(() => group.WaitingCallers == 2);
+        leaderCts.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leader).DefaultTimeout();
+        Assert.Equal("follower", await follower.DefaultTimeout());
+    }
+
+    [Fact]
+    public async Task CallAfterCompletion_StartsANewExecution()
+    {
+        var group = new SingleFlightGroup<string, int>();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var first = group.RunAsync("k", async _ => { await gate.Task; return 1; });
+        gate.SetResult();
+        Assert.Equal(1, await first.DefaultTimeout());
+
+        Assert.Equal(2, await group.RunAsync("k", _ => Task.FromResult(2)).DefaultTimeout());
+    }
+
+    [Fact]
+    public async Task LeaderWithoutTokenWhoseWorkIsCancelled_PromotesAWaiterWithAToken()
+    {
+        var group = new SingleFlightGroup<string, int>();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var followerCts = new CancellationTokenSource();
+
+        var leader = group.RunAsync("k", async _ => { await gate.Task; throw new OperationCanceledException(); });
+        var follower = group.RunAsync("k", _ => Task.FromResult(4), followerCts.Token);
+        gate.SetResult();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leader).DefaultTimeout();
+        Assert.Equal(4, await follower.DefaultTimeout());
+        Assert.Equal(0, group.Count);
+    }
+
+    private static void Gate(Func<bool> condition) => Assert.True(SpinWait.SpinUntil(condition, TestTimeouts.Default));
 }

@@ -126,6 +126,6 @@ public sealed class SingleFlightObservabilityTests
         Assert.Contains("'dup'", error.Message);
     }
 
-    private static int Count(IReadOnlyList<CollectedMeasurement<long>> snapshot, string role, string result) =>
-        snapshot.Count(m => Equals(m.Tags[SingleFlightMetrics.RoleTag], role) && Equals(m.Tags[SingleFlightMetrics.ResultTag], result));
+    private static long Count(IReadOnlyList<CollectedMeasurement<long>> snapshot, string role, string result) =>
+        snapshot.Where(m => Equals(m.Tags[SingleFlightMetrics.RoleTag], role) && Equals(m.Tags[SingleFlightMetrics.ResultTag], result)).Sum(m => m.Value);
 }
