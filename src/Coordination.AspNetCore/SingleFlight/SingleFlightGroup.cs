@@ -231,17 +231,27 @@ public sealed class SingleFlightGroup<TKey, TValue>
                         joined = flight.Current;
                         flight.Live++;
                         flight.Followers++;
+                        // Candidates on the shared task are always eligible, so once enough of them are queued for every
+                        // promotion left, nobody behind them can be reached: they need not be queued at all.
+                        var reachable = flight.SharedCandidates < _maxPromotions - flight.Promotions;
                         if (follower is null)
                         {
-                            flight.Shared ??= new TaskCompletionSource<TValue>(TaskCreationOptions.RunContinuationsAsynchronously);
+                            flight.Shared ??= new TaskCompletionSource<TValue>();
                             shared = flight.Shared.Task;
                             flight.SharedFollowers++;
-                            (flight.Waiting ??= new Queue<Candidate>()).Enqueue(new Candidate(null, state, work, ExecutionContext.Capture()));
+                            if (reachable)
+                            {
+                                (flight.Waiting ??= new Queue<Candidate>()).Enqueue(new Candidate(null, state, work, ExecutionContext.Capture()));
+                                flight.SharedCandidates++;
+                            }
                         }
                         else
                         {
                             joined.Completion ??= NewCompletion();
-                            (flight.Waiting ??= new Queue<Candidate>()).Enqueue(new Candidate(follower, null, null, null));
+                            if (reachable)
+                            {
+                                (flight.Waiting ??= new Queue<Candidate>()).Enqueue(new Candidate(follower, null, null, null));
+                            }
                         }
                     }
                 }
@@ -614,6 +624,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
                         OnBehalfContext = candidate.Context,
                     };
                     flight.PromotedSharedFollowers++;
+                    flight.SharedCandidates--;
                 }
 
                 next.Completion = NewCompletion();
@@ -666,12 +677,23 @@ public sealed class SingleFlightGroup<TKey, TValue>
     }
 
     /// <summary>Hands the flight's final outcome to the followers that await the shared task.</summary>
-    private void CompleteShared(Flight flight, Outcome outcome)
+    /// <remarks>They resume together on one thread-pool thread (the shared task runs its continuations inline, as a
+    /// plain task does), so neither the work's thread nor the leader waits behind them.</remarks>
+    private static void CompleteShared(Flight flight, Outcome outcome)
     {
-        if (flight.Shared is not { } shared)
+        if (flight.Shared is null)
         {
             return;
         }
+
+        flight.Final = outcome;
+        ThreadPool.UnsafeQueueUserWorkItem(flight, preferLocal: false);
+    }
+
+    private void CompleteSharedNow(Flight flight)
+    {
+        var shared = flight.Shared!;
+        var outcome = flight.Final;
 
         var (result, error) = outcome.Kind switch
         {
@@ -827,7 +849,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
     }
 
     /// <summary>One key's entry in the table; lives from the first call until its result is published.</summary>
-    private sealed class Flight(SingleFlightGroup<TKey, TValue> group, TKey key)
+    private sealed class Flight(SingleFlightGroup<TKey, TValue> group, TKey key) : IThreadPoolWorkItem
     {
         public readonly SingleFlightGroup<TKey, TValue> Group = group;
         public readonly TKey Key = key;
@@ -844,6 +866,10 @@ public sealed class SingleFlightGroup<TKey, TValue>
         public TaskCompletionSource<TValue>? Shared;
         public int SharedFollowers;
         public int PromotedSharedFollowers;
+        public int SharedCandidates;
+        public Outcome Final;
+
+        void IThreadPoolWorkItem.Execute() => Group.CompleteSharedNow(this);
     }
 
     /// <summary>One run of one caller's work; a flight has several only when leaders drop.</summary>
