@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using Coordination.Diagnostics;
 using Microsoft.Extensions.Logging;
@@ -241,7 +242,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
                             flight.SharedFollowers++;
                             if (reachable)
                             {
-                                (flight.Waiting ??= new Queue<Candidate>()).Enqueue(new Candidate(null, state, work, ExecutionContext.Capture()));
+                                (flight.Waiting ??= new Queue<Candidate>(_maxPromotions)).Enqueue(new Candidate(null, state, work, ExecutionContext.Capture()));
                                 flight.SharedCandidates++;
                             }
                         }
@@ -250,7 +251,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
                             joined.Completion ??= NewCompletion();
                             if (reachable)
                             {
-                                (flight.Waiting ??= new Queue<Candidate>()).Enqueue(new Candidate(follower, null, null, null));
+                                (flight.Waiting ??= new Queue<Candidate>(_maxPromotions)).Enqueue(new Candidate(follower, null, null, null));
                             }
                         }
                     }
@@ -457,7 +458,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
     /// <summary>Runs the work of a promoted follower that awaits the shared task, in the context it joined from.</summary>
     private static void StartOnBehalf(Execution execution)
     {
-        if (execution.OnBehalfContext is { } context)
+        if (execution.OnBehalfOf!.Value.Context is { } context)
         {
             ExecutionContext.Run(context, static state => StartOnBehalfCore((Execution)state!), execution);
         }
@@ -467,7 +468,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
         }
 
         static void StartOnBehalfCore(Execution execution) =>
-            _ = execution.Flight.Group.Start(execution, execution.OnBehalfState, execution.OnBehalfWork!, returnResult: false, CancellationToken.None);
+            _ = execution.Flight.Group.Start(execution, execution.OnBehalfOf!.Value.State, execution.OnBehalfOf.Value.Work!, returnResult: false, CancellationToken.None);
     }
 
     private void OnWorkCompleted(Execution execution, Task<TValue> task)
@@ -495,7 +496,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
                             flight.Live--;
                         }
 
-                        outcome = DropLocked(execution, error);
+                        outcome = DropLocked(execution, error, othersWaiting: flight.Live - (execution.Leader is null ? 0 : 1));
                     }
                     else
                     {
@@ -575,7 +576,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
             {
                 // The leader dropped, or a promoted caller left before its work started: elect the next one.
                 dropped = current;
-                outcome = DropLocked(current, error: null);
+                outcome = DropLocked(current, error: null, othersWaiting: flight.Live);
             }
             else if (_lastCallerCancels && flight.Live == 0 && !current.Decided)
             {
@@ -596,7 +597,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
         }
     }
 
-    private Outcome DropLocked(Execution execution, ExceptionDispatchInfo? error)
+    private Outcome DropLocked(Execution execution, ExceptionDispatchInfo? error, int othersWaiting)
     {
         var flight = execution.Flight;
         execution.Decided = true;
@@ -617,12 +618,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
                 }
                 else
                 {
-                    next = new Execution(flight, null, SingleFlightMetrics.Promoted)
-                    {
-                        OnBehalfState = candidate.State,
-                        OnBehalfWork = candidate.Work,
-                        OnBehalfContext = candidate.Context,
-                    };
+                    next = new Execution(flight, null, SingleFlightMetrics.Promoted) { OnBehalfOf = new StrongBox<Candidate>(candidate) };
                     flight.PromotedSharedFollowers++;
                     flight.SharedCandidates--;
                 }
@@ -635,7 +631,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
             }
         }
 
-        if (flight.Live > 0)
+        if (othersWaiting > 0)
         {
             SingleFlightLog.LeaderDropped(_logger, _name, flight.Promotions);
         }
@@ -889,9 +885,9 @@ public sealed class SingleFlightGroup<TKey, TValue>
         public CancellationTokenSource? WorkCancellation;
         public ITimer? Timer;
         public Activity? Activity;
-        public object? OnBehalfState;
-        public Func<object?, CancellationToken, Task<TValue>>? OnBehalfWork;
-        public ExecutionContext? OnBehalfContext;
+
+        /// <summary>For a work run on behalf of a follower that awaits the shared task: that follower.</summary>
+        public StrongBox<Candidate>? OnBehalfOf;
     }
 
     private sealed class Caller(
