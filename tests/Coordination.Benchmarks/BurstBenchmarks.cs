@@ -1,6 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using Coordination.SingleFlight;
-using Microsoft.Extensions.Caching.Hybrid;
 using ZiggyCreatures.Caching.Fusion;
 
 namespace Coordination.Benchmarks;
@@ -10,38 +8,24 @@ namespace Coordination.Benchmarks;
 /// joining, waking and returning, per caller. Each burst uses a fresh key and must run its work exactly once.
 /// </summary>
 [MemoryDiagnoser]
-public class BurstBenchmarks
+public class BurstBenchmarks : PeerBenchmark
 {
-    private SingleFlightGroup<string, int> _group = null!;
-    private HybridCache _hybrid = null!;
-    private FusionCache _fusion = null!;
     private int _burst;
 
     [Params(1_000)]
     public int Callers { get; set; }
 
-    [GlobalSetup]
-    public void Setup()
-    {
-        _group = new SingleFlightGroup<string, int>();
-        _hybrid = Peers.CreateHybridCache();
-        _fusion = Peers.CreateFusionCache();
-    }
-
-    [GlobalCleanup]
-    public void Cleanup() => _fusion.Dispose();
-
     [Benchmark(Baseline = true, OperationsPerInvoke = 1_000)]
     public Task SingleFlightGroup_RunAsync() =>
-        BurstAsync(static (self, key, work) => self._group.RunAsync(key, work));
+        BurstAsync(static (self, key, work) => self.Group.RunAsync(key, work));
 
     [Benchmark(OperationsPerInvoke = 1_000)]
     public Task HybridCache_GetOrCreateAsync() =>
-        BurstAsync(static (self, key, work) => self._hybrid.GetOrCreateAsync(key, work, static (w, ct) => new ValueTask<int>(w(ct)), Peers.HybridNoCaching).AsTask());
+        BurstAsync(static (self, key, work) => self.Hybrid.GetOrCreateAsync(key, work, static (w, ct) => new ValueTask<int>(w(ct)), Peers.HybridNoCaching).AsTask());
 
     [Benchmark(OperationsPerInvoke = 1_000)]
     public Task FusionCache_GetOrSetAsync() =>
-        BurstAsync(static (self, key, work) => self._fusion.GetOrSetAsync<int>(key, (_, ct) => work(ct), Peers.FusionPerBurst).AsTask());
+        BurstAsync(static (self, key, work) => self.Fusion.GetOrSetAsync<int>(key, (_, ct) => work(ct), Peers.FusionPerBurst).AsTask());
 
     private async Task BurstAsync(Func<BurstBenchmarks, string, Func<CancellationToken, Task<int>>, Task<int>> call)
     {

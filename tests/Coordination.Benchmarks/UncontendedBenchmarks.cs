@@ -1,31 +1,15 @@
 using BenchmarkDotNet.Attributes;
-using Coordination.SingleFlight;
-using Microsoft.Extensions.Caching.Hybrid;
 using ZiggyCreatures.Caching.Fusion;
 
 namespace Coordination.Benchmarks;
 
 /// <summary>One caller per key: the bookkeeping cost of a call that shares nothing.</summary>
 [MemoryDiagnoser]
-public class UncontendedBenchmarks
+public class UncontendedBenchmarks : PeerBenchmark
 {
     private const int Keys = 1024;
     private static readonly Task<int> Value = Task.FromResult(42);
     private readonly string[] _keys = [.. Enumerable.Range(0, Keys).Select(i => $"key-{i}")];
-    private SingleFlightGroup<string, int> _group = null!;
-    private HybridCache _hybrid = null!;
-    private FusionCache _fusion = null!;
-
-    [GlobalSetup]
-    public void Setup()
-    {
-        _group = new SingleFlightGroup<string, int>();
-        _hybrid = Peers.CreateHybridCache();
-        _fusion = Peers.CreateFusionCache();
-    }
-
-    [GlobalCleanup]
-    public void Cleanup() => _fusion.Dispose();
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Keys)]
     public async Task<int> SingleFlightGroup_RunAsync()
@@ -33,7 +17,7 @@ public class UncontendedBenchmarks
         var sum = 0;
         foreach (var key in _keys)
         {
-            sum += await _group.RunAsync(key, static _ => Value);
+            sum += await Group.RunAsync(key, static _ => Value);
         }
 
         return sum;
@@ -45,7 +29,7 @@ public class UncontendedBenchmarks
         var sum = 0;
         foreach (var key in _keys)
         {
-            sum += await _hybrid.GetOrCreateAsync(key, static _ => new ValueTask<int>(42), Peers.HybridNoCaching);
+            sum += await Hybrid.GetOrCreateAsync(key, static _ => new ValueTask<int>(42), Peers.HybridNoCaching);
         }
 
         return sum;
@@ -57,7 +41,7 @@ public class UncontendedBenchmarks
         var sum = 0;
         foreach (var key in _keys)
         {
-            sum += await _fusion.GetOrSetAsync(key, static _ => Value, Peers.FusionNoCaching);
+            sum += await Fusion.GetOrSetAsync(key, static _ => Value, Peers.FusionNoCaching);
         }
 
         return sum;

@@ -1,6 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using Coordination.SingleFlight;
-using Microsoft.Extensions.Caching.Hybrid;
 using ZiggyCreatures.Caching.Fusion;
 
 namespace Coordination.Benchmarks;
@@ -10,11 +8,8 @@ namespace Coordination.Benchmarks;
 /// the release of the work's result and the resumption of every caller.
 /// </summary>
 [InvocationCount(1, 1)]
-public class WakeUpBenchmarks
+public class WakeUpBenchmarks : PeerBenchmark
 {
-    private SingleFlightGroup<string, int> _group = null!;
-    private HybridCache _hybrid = null!;
-    private FusionCache _fusion = null!;
     private TaskCompletionSource<int> _gate = null!;
     private Task[] _callers = [];
     private int _burst;
@@ -22,25 +17,14 @@ public class WakeUpBenchmarks
     [Params(10_000)]
     public int Waiters { get; set; }
 
-    [GlobalSetup]
-    public void Setup()
-    {
-        _group = new SingleFlightGroup<string, int>();
-        _hybrid = Peers.CreateHybridCache();
-        _fusion = Peers.CreateFusionCache();
-    }
-
-    [GlobalCleanup]
-    public void Cleanup() => _fusion.Dispose();
-
     [IterationSetup(Target = nameof(SingleFlightGroup))]
-    public void ParkOnSingleFlightGroup() => Park((key, work) => _group.RunAsync(key, work));
+    public void ParkOnSingleFlightGroup() => Park((key, work) => Group.RunAsync(key, work));
 
     [IterationSetup(Target = nameof(HybridCache))]
-    public void ParkOnHybridCache() => Park((key, work) => _hybrid.GetOrCreateAsync(key, work, static (w, ct) => new ValueTask<int>(w(ct)), Peers.HybridNoCaching).AsTask());
+    public void ParkOnHybridCache() => Park((key, work) => Hybrid.GetOrCreateAsync(key, work, static (w, ct) => new ValueTask<int>(w(ct)), Peers.HybridNoCaching).AsTask());
 
     [IterationSetup(Target = nameof(FusionCache))]
-    public void ParkOnFusionCache() => Park((key, work) => _fusion.GetOrSetAsync<int>(key, (_, ct) => work(ct), Peers.FusionPerBurst).AsTask());
+    public void ParkOnFusionCache() => Park((key, work) => Fusion.GetOrSetAsync<int>(key, (_, ct) => work(ct), Peers.FusionPerBurst).AsTask());
 
     [Benchmark(Baseline = true)]
     public Task SingleFlightGroup() => ReleaseAsync();
