@@ -295,6 +295,10 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
         var started = _timeProvider.GetTimestamp();
         using var deadline = new CancellationTokenSource(_maxDuration, _timeProvider);
         using var token = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, _abandon.Token);
+
+        // The window's timer starts with the batch, so its end is fixed whatever happens while the batch loads.
+        using var windowTimer = _minDuration > TimeSpan.Zero ? new CancellationTokenSource(_minDuration, _timeProvider) : null;
+        using var window = windowTimer is null ? null : CancellationTokenSource.CreateLinkedTokenSource(windowTimer.Token, _stopping.Token, deadline.Token);
         using var activity = CoordinationDiagnostics.ActivitySource.StartActivity(ActivityOperationName, ActivityKind.Internal);
         if (activity is not null)
         {
@@ -311,7 +315,7 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
             var resource = await lease.Value.Store.LoadAsync(queue.Key, token.Token).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"The store of batch processor '{_name}' loaded null for key '{queue.Key}'.");
 
-            abort = await RunOperationsAsync(queue, resource, batch, started, activity, deadline.Token).ConfigureAwait(false);
+            abort = await RunOperationsAsync(queue, resource, batch, activity, window?.Token, deadline.Token).ConfigureAwait(false);
             if (abort is null && batch.Count > 0)
             {
                 await lease.Value.Store.SaveAsync(queue.Key, resource, token.Token).ConfigureAwait(false);
@@ -368,7 +372,7 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
     }
 
     /// <summary>Runs the waiting operations on the loaded resource until the batch closes; returns the cause if it must abort.</summary>
-    private async Task<Exception?> RunOperationsAsync(KeyQueue queue, TResource resource, List<PendingOperation> batch, long started, Activity? activity, CancellationToken deadline)
+    private async Task<Exception?> RunOperationsAsync(KeyQueue queue, TResource resource, List<PendingOperation> batch, Activity? activity, CancellationToken? windowClosed, CancellationToken deadline)
     {
         while (true)
         {
@@ -392,8 +396,7 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                 }
             }
 
-            var remaining = _minDuration - _timeProvider.GetElapsedTime(started);
-            if (batch.Count >= _maxBatchSize || remaining <= TimeSpan.Zero || _stopping.IsCancellationRequested)
+            if (batch.Count >= _maxBatchSize || windowClosed is not { IsCancellationRequested: false } open)
             {
                 return null;
             }
@@ -411,12 +414,7 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                 arrival = queue.Arrival.Task;
             }
 
-            using (var windowEnd = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, deadline))
-            {
-                var timer = Task.Delay(remaining, _timeProvider, windowEnd.Token);
-                await Task.WhenAny(arrival, timer).ConfigureAwait(false);
-                windowEnd.Cancel();
-            }
+            await Task.WhenAny(arrival, Task.Delay(Timeout.Infinite, open)).ConfigureAwait(false);
 
             lock (queue)
             {
