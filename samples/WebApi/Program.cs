@@ -1,4 +1,5 @@
 using Coordination.AspNetCore;
+using Coordination.Batching;
 using WebApi;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -7,6 +8,7 @@ builder.Services.AddControllers();
 builder.Services.AddProblemDetails();
 builder.Services.AddSingleton<RunCounter>();
 builder.Services.AddSingleton<Catalog>();
+builder.Services.AddSingleton<CounterDatabase>();
 builder.Services.AddKeyedCoordination(coord =>
 {
     // The default policy: tag each response with X-SingleFlight so the demo shows who led and who followed.
@@ -18,6 +20,9 @@ builder.Services.AddKeyedCoordination(coord =>
         policy.VaryByQuery("category");
         policy.EmitRoleHeader = true;
     });
+
+    // Concurrent increments of one counter share one load and one save (group commit); 10,000 may wait per counter.
+    coord.AddBatchProcessor<CounterState, CounterStore>("counters", options => options.MaxPendingPerKey = 10_000);
 });
 
 var app = builder.Build();
@@ -31,6 +36,24 @@ app.MapGet("/products", (string? category, Catalog catalog, CancellationToken ca
     .WithSingleFlight("catalog");
 
 app.MapControllers();
+
+// Many concurrent increments of one counter: GET /stats shows far fewer counters.loads and counters.saves than requests.
+app.MapPost("/counters/{id}/increment", async (string id, [FromKeyedServices("counters")] BatchProcessor<CounterState> counters, CancellationToken cancellationToken) =>
+{
+    try
+    {
+        var value = await counters.RunAsync(id, counter => ++counter.Value, cancellationToken);
+        return Results.Ok(new { id, value });
+    }
+    catch (BatchQueueFullException exception)
+    {
+        return Results.Problem(exception.Message, statusCode: StatusCodes.Status429TooManyRequests);
+    }
+    catch (Exception exception) when (exception is BatchAbortedException or BatchProcessorStoppedException)
+    {
+        return Results.Problem(exception.Message, statusCode: StatusCodes.Status503ServiceUnavailable);
+    }
+});
 
 // How many times each handler really ran.
 app.MapGet("/stats", (RunCounter runs) => runs.Snapshot());

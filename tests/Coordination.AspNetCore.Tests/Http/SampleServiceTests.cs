@@ -97,4 +97,22 @@ public sealed class SampleServiceTests
 
         Assert.Equal(1, stats!["products"]);
     }
+
+    [Fact]
+    public async Task Counters_ConcurrentIncrements_AllCountOnceAndShareLoadsAndSaves()
+    {
+        await using var app = new CoordinationTestApp();
+        var client = app.CreateClient();
+        var runs = app.Services.GetRequiredService<RunCounter>();
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => client.PostAsync("/counters/c1/increment", null))).DefaultTimeout();
+        var values = await Task.WhenAll(responses.Select(async r => (await r.Content.ReadFromJsonAsync<CounterResponse>())!.Value));
+
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.Equal(Enumerable.Range(1, 100).Select(v => (long)v), values.Order());
+        Assert.Equal(runs.Runs("counters.loads"), runs.Runs("counters.saves"));
+        Assert.InRange(runs.Runs("counters.saves"), 1, 100);
+    }
+
+    private sealed record CounterResponse(string Id, long Value);
 }
