@@ -10,7 +10,4 @@ internal static partial class BatchLog
 
     [LoggerMessage(302, LogLevel.Debug, "Batch processor '{Name}': an operation threw; only its caller fails and the batch goes on.", EventName = "OperationFailed")]
     public static partial void OperationFailed(ILogger logger, string name, Exception exception);
-
-    [LoggerMessage(303, LogLevel.Information, "Batch processor '{Name}' stopped: {Drained} queued operations ran before the stop; {Rejected} were rejected because the stop was cut short.", EventName = "Stopped")]
-    public static partial void Stopped(ILogger logger, string name, int drained, int rejected);
 }
