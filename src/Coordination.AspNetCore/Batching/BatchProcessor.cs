@@ -88,6 +88,13 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
             _pinnedWorkers = [.. Enumerable.Range(0, options.Workers).Select(_ => new SemaphoreSlim(1, 1))];
         }
 
+        if (store is null && options.LoadResource is null && typeof(TResource).GetConstructor(Type.EmptyTypes) is null)
+        {
+            throw new ArgumentException(
+                $"Batch processor '{name}': {typeof(TResource).Name} has no parameterless constructor, so set {nameof(options.LoadResource)} or register a store.",
+                nameof(options));
+        }
+
         var delegates = new DelegateStore(options.LoadResource, options.SaveResource);
         _openStore = store ?? (() => new StoreLease(delegates, null));
         _timeProvider = timeProvider ?? TimeProvider.System;
@@ -180,7 +187,7 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
 
             while (true)
             {
-                var queue = _keys.GetOrAdd(key, static k => new KeyQueue(k));
+                var queue = _keys.GetOrAdd(key, static (k, owner) => new KeyQueue(k, owner), this);
                 bool startLoop;
                 lock (queue)
                 {
@@ -515,9 +522,10 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
     internal readonly record struct StoreLease(IBatchResourceStore<TResource> Store, IAsyncDisposable? Scope);
 
     /// <summary>One key's queue; lives while the key has operations waiting or a batch running.</summary>
-    private sealed class KeyQueue(string key)
+    private sealed class KeyQueue(string key, BatchProcessor<TResource> owner)
     {
         public readonly string Key = key;
+        public readonly BatchProcessor<TResource> Owner = owner;
 
         // Guarded by lock (this).
         public readonly Queue<PendingOperation> Pending = new();
@@ -609,6 +617,7 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                 Queue.Waiting--;
             }
 
+            Queue.Owner._metrics?.Operations(Queue.Owner._name, "canceled");
             Cancel(cancellationToken);
         }
     }

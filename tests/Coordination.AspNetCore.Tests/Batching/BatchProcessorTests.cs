@@ -382,6 +382,9 @@ public sealed class BatchProcessorTests
             MaxDuration = TimeSpan.FromSeconds(1),
         }));
         Assert.Contains("MaxDuration", error.Message);
+
+        error = Assert.Throws<ArgumentException>(() => new BatchProcessor<NoDefaultConstructor>(new BatchProcessorOptions<NoDefaultConstructor>()));
+        Assert.Contains("LoadResource", error.Message);
     }
 
     [Fact]
@@ -400,4 +403,9 @@ public sealed class BatchProcessorTests
     }
 
     private static void Wait(Func<bool> condition) => Assert.True(SpinWait.SpinUntil(condition, TestTimeouts.Default));
+
+    public sealed class NoDefaultConstructor(int value)
+    {
+        public int Value { get; } = value;
+    }
 }
