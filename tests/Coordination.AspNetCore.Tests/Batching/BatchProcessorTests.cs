@@ -221,6 +221,27 @@ public sealed class BatchProcessorTests
     }
 
     [Fact]
+    public async Task MaxDuration_PassesDuringTheLoad_AbortsEveryWaitingCaller()
+    {
+        var time = new FakeTimeProvider();
+        var store = new TestStore();
+        await using var processor = new BatchProcessor<Counter>(store.Options(o => o.MaxDuration = TimeSpan.FromSeconds(1)), time);
+        store.HoldLoads();
+
+        var calls = Enumerable.Range(1, 3).Select(i => processor.RunAsync("k", c => Increment(c, i))).ToList();
+        Wait(() => store.LoadsStarted == 1);
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        foreach (var call in calls)
+        {
+            var error = await Assert.ThrowsAsync<BatchAbortedException>(() => call).DefaultTimeout();
+            Assert.IsType<TimeoutException>(error.InnerException);
+        }
+
+        Assert.Equal(0, store.SavesStarted);
+    }
+
+    [Fact]
     public async Task MaxPendingPerKey_RejectsFastWithoutQueueing()
     {
         var store = new TestStore();
