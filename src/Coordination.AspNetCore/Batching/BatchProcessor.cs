@@ -159,9 +159,6 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
     /// <returns>A task that completes when every batch has ended.</returns>
     public ValueTask DisposeAsync() => new(StopAsync());
 
-    /// <summary>Gets how many keys have operations queued or a batch running (a snapshot, for diagnostics and tests).</summary>
-    internal int ActiveKeys => _keys.Count;
-
     private Task? Submit(string key, PendingOperation operation, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);

@@ -282,16 +282,26 @@ public sealed class BatchProcessorTests
     public async Task WorkerForKey_PinsKeysThatShareAWorker()
     {
         var store = new TestStore();
+        var slowLoadStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var slowLoad = new TaskCompletionSource<Counter>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var processor = new BatchProcessor<Counter>(store.Options(o =>
         {
             o.Workers = 2;
             o.WorkerForKey = (key, _) => key == "other-worker" ? 1 : 0;
-            o.LoadResource = (key, ct) => key == "slow" ? new ValueTask<Counter>(slowLoad.Task.WaitAsync(ct)) : store.LoadAsync(key, ct);
+            o.LoadResource = (key, ct) =>
+            {
+                if (key != "slow")
+                {
+                    return store.LoadAsync(key, ct);
+                }
+
+                slowLoadStarted.TrySetResult();
+                return new ValueTask<Counter>(slowLoad.Task.WaitAsync(ct));
+            };
         }));
 
         var slow = processor.RunAsync("slow", c => Increment(c, 1));
-        Wait(() => processor.ActiveKeys == 1);
+        await slowLoadStarted.Task.DefaultTimeout();
         var sameWorker = processor.RunAsync("same-worker", c => Increment(c, 2));
         await processor.RunAsync("other-worker", c => Increment(c, 3)).DefaultTimeout();
         Assert.False(sameWorker.IsCompleted);
