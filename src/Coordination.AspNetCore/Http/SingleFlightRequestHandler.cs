@@ -61,6 +61,13 @@ internal static class SingleFlightRequestHandler
 
             return;
         }
+        catch (Exception) when (request.Execution is { } execution)
+        {
+            // The flight let go of this request (its Timeout passed) while the endpoint may still run on this context:
+            // the context must outlive the endpoint, and this request answers the way its own endpoint run does.
+            await execution.ConfigureAwait(false);
+            return;
+        }
 
         if (request.Execution is not null)
         {

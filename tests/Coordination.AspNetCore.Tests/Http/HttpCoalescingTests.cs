@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Coordination.Tests.Http;
 
@@ -225,6 +226,31 @@ public sealed class HttpCoalescingTests
         Assert.Equal(1, roles.Count(r => r == "leader"));
         Assert.Equal(2, roles.Count(r => r == "follower"));
         await leader.DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task Timeout_FollowersFailAtOnce_LeaderAnswersWhenItsEndpointEnds()
+    {
+        var time = new FakeTimeProvider();
+        var gate = new Gate();
+        await using var app = new CoordinationTestApp(
+            map => map.MapGet("/slow-timeout", async () => { await gate.PassAsync(); return "late"; })
+                .WithSingleFlight(p => p.Timeout = TimeSpan.FromSeconds(1)),
+            services: s => s.AddSingleton<TimeProvider>(time));
+        var client = app.CreateClient();
+
+        var leader = client.GetAsync("/slow-timeout");
+        Gate.WaitUntil(() => gate.Entered == 1, "the leader runs");
+        var follower = client.GetAsync("/slow-timeout");
+        Gate.WaitUntil(() => WaitingOn(app, "/slow-timeout") == 2, "two requests share the flight");
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(HttpStatusCode.InternalServerError, (await follower.DefaultTimeout()).StatusCode);
+        Assert.False(leader.IsCompleted);
+        gate.Open();
+        var leaderResponse = await leader.DefaultTimeout();
+        Assert.Equal(HttpStatusCode.OK, leaderResponse.StatusCode);
+        Assert.Equal("late", await leaderResponse.Content.ReadAsStringAsync());
     }
 
     [Fact]
