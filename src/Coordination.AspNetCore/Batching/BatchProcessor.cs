@@ -254,6 +254,13 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                 {
                     await RunBatchAsync(queue).ConfigureAwait(false);
                 }
+                catch (Exception exception)
+                {
+                    // Not a store or operation failure (those abort the batch): fail every waiting caller loudly
+                    // rather than leave them hanging.
+                    RejectWaiting(queue, new BatchAbortedException($"Batch processor '{_name}' failed: {exception.Message}", exception));
+                    return;
+                }
                 finally
                 {
                     worker.Release();
@@ -560,8 +567,15 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
             return true;
         }
 
-        public void WithdrawOn(CancellationToken cancellationToken) =>
+        public void WithdrawOn(CancellationToken cancellationToken)
+        {
             _withdrawal = cancellationToken.UnsafeRegister(static (state, token) => ((PendingOperation)state!).Withdraw(token), this);
+            if (Volatile.Read(ref _state) == StateStarted)
+            {
+                // A batch took the operation before the registration existed: it is no longer withdrawable.
+                _withdrawal.Dispose();
+            }
+        }
 
         /// <summary>Runs the operation; an exception fails only this caller, at once.</summary>
         public bool Apply(TResource resource)
