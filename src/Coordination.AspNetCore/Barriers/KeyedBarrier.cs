@@ -24,13 +24,16 @@ public sealed class KeyedBarrier
     private readonly int _concurrencyLimit;
     private readonly string? _metadata;
     private readonly bool _throwOnIllegalSequence;
+    private readonly TimeProvider _timeProvider;
     private long _illegalSequences;
 
     /// <summary>Initializes a barrier.</summary>
     /// <param name="options">The options; <see langword="null"/> for the defaults.</param>
+    /// <param name="timeProvider">The clock that dates blocked keys; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
-    public KeyedBarrier(KeyedBarrierOptions? options = null)
+    public KeyedBarrier(KeyedBarrierOptions? options = null, TimeProvider? timeProvider = null)
     {
+        _timeProvider = timeProvider ?? TimeProvider.System;
         options ??= new KeyedBarrierOptions();
         var errors = options.Validate(options.Metadata ?? "default").ToList();
         if (errors.Count > 0)
@@ -58,6 +61,26 @@ public sealed class KeyedBarrier
     /// <summary>Gets how many illegal job sequences were held instead of thrown
     /// (with <see cref="KeyedBarrierOptions.ThrowOnIllegalSequence"/> off).</summary>
     public long IllegalSequences => Interlocked.Read(ref _illegalSequences);
+
+    /// <summary>Reads the entries, the blocked keys and how long the oldest has been blocked (for metrics).</summary>
+    internal (int Entries, int BlockedKeys, TimeSpan OldestBlockedAge) GetStatistics()
+    {
+        lock (_sync)
+        {
+            var blocked = 0;
+            long? oldest = null;
+            foreach (var entry in _entries.Values)
+            {
+                if (entry.FailedJobId is not null)
+                {
+                    blocked++;
+                    oldest = oldest is { } o ? Math.Min(o, entry.BlockedSince) : entry.BlockedSince;
+                }
+            }
+
+            return (_entries.Count, blocked, oldest is { } since ? _timeProvider.GetElapsedTime(since) : TimeSpan.Zero);
+        }
+    }
 
     /// <summary>Asks whether a job may enter the pipeline.</summary>
     /// <param name="key">The ordering key.</param>
@@ -236,7 +259,7 @@ public sealed class KeyedBarrier
     {
         if (!_entries.TryGetValue(key, out var entry))
         {
-            _entries[key] = new Entry { FailedJobId = jobId };
+            _entries[key] = new Entry { FailedJobId = jobId, BlockedSince = _timeProvider.GetTimestamp() };
             return;
         }
 
@@ -253,6 +276,7 @@ public sealed class KeyedBarrier
 
         // A draining key that fails again is blocked by that job, and stops draining.
         entry.FailedJobId = jobId;
+        entry.BlockedSince = _timeProvider.GetTimestamp();
         entry.Draining = null;
     }
 
@@ -341,5 +365,7 @@ public sealed class KeyedBarrier
         public HashSet<long>? Draining;
 
         public int IdlePasses;
+
+        public long BlockedSince;
     }
 }

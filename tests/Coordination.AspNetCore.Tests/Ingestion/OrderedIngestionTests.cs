@@ -1,0 +1,195 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Coordination.AspNetCore;
+using Coordination.Ingestion;
+using Coordination.Tests.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Coordination.Tests.Ingestion;
+
+public sealed class OrderedIngestionTests
+{
+    [Fact]
+    public async Task FiftyKeysTimesFortyEvents_InterleavedBatches_KeepEachKeyInOrderAndEndTerminal()
+    {
+        // Arrange: 50 keys × 40 events, each scripted to succeed, fail a few times, run out of attempts or fail for good.
+        var random = new Random(7);
+        var events = new List<ScriptedEvent>();
+        for (var sequence = 0; sequence < 40; sequence++)
+        {
+            for (var key = 0; key < 50; key++)
+            {
+                var roll = random.Next(100);
+                var script = roll < 70 ? "ok" : roll < 90 ? $"retry:{random.Next(1, 3)}" : roll < 95 ? "retry:10" : "permanent";
+                events.Add(new ScriptedEvent($"account-{key}", sequence, script));
+            }
+        }
+
+        await using var app = IngestionApp();
+        var client = app.CreateClient();
+
+        // Act: post in interleaved batches of 25, in order.
+        var ids = new List<long>();
+        foreach (var batch in events.Chunk(25))
+        {
+            var response = await client.PostAsJsonAsync("/events", batch);
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            ids.AddRange((await response.Content.ReadFromJsonAsync<Accepted>())!.Ids);
+        }
+
+        var log = app.Services.GetRequiredKeyedService<IEventLog>("events");
+        Gate.WaitUntil(() => log.ReadPendingAsync(1, default).AsTask().Result.Count == 0, "every event is terminal");
+
+        // Assert
+        var journal = app.Services.GetRequiredService<HandlerJournal>();
+        var calls = journal.Calls.OrderBy(c => c.Order).ToList();
+        foreach (var key in calls.GroupBy(c => c.Key))
+        {
+            var handled = key.Where(c => c.Outcome == "succeeded").Select(c => c.Id).ToList();
+            Assert.True(handled.SequenceEqual(handled.Order()) && handled.Distinct().Count() == handled.Count, $"{key.Key}: handled out of order: {string.Join(",", handled)}");
+            foreach (var id in handled)
+            {
+                var succeededAt = key.First(c => c.Id == id && c.Outcome == "succeeded").Order;
+                Assert.DoesNotContain(key, c => c.Id == id && c.Order > succeededAt);
+            }
+        }
+
+        var states = await Task.WhenAll(ids.Select(async id => (await log.GetAsync(id, default))!.State));
+        Assert.Equal(2000, ids.Count);
+        Assert.Equal(2000, states.Count(s => s is EventState.Succeeded or EventState.DeadLettered));
+        Assert.Contains(EventState.DeadLettered, states);
+        Assert.Equal(calls.Count(c => c.Outcome == "succeeded"), states.Count(s => s == EventState.Succeeded));
+
+        // Other keys flowed while a key was held: some success of another key falls between a failure and its retry.
+        var failure = calls.First(c => c.Outcome == "failed");
+        var retried = calls.First(c => c.Id == failure.Id && c.Order > failure.Order);
+        Assert.Contains(calls, c => c.Key != failure.Key && c.Outcome == "succeeded" && c.Order > failure.Order && c.Order < retried.Order);
+    }
+
+    [Fact]
+    public async Task HeldEvent_ReportsWaitingWithTheBlockingId_ThenSucceeds()
+    {
+        await using var app = IngestionApp(o => o.RetryBackoff = o.MaxRetryBackoff = TimeSpan.FromMilliseconds(200));
+        var client = app.CreateClient();
+
+        var accepted = await (await client.PostAsJsonAsync("/events", new[]
+        {
+            new ScriptedEvent("a", 1, "retry:1"),
+            new ScriptedEvent("a", 2, "ok"),
+        })).Content.ReadFromJsonAsync<Accepted>();
+        var (blocker, held) = (accepted!.Ids[0], accepted.Ids[1]);
+        Assert.Equal($"/events/{blocker}", accepted.StatusUrls[0]);
+
+        Gate.WaitUntil(() => Status(client, held).State == "Waiting", "the second event waits");
+        var waiting = Status(client, held);
+        Assert.Equal(blocker, waiting.BlockingId);
+        var failed = Status(client, blocker);
+        Assert.Equal("Failed", failed.State);
+        Assert.Equal(1, failed.Attempts);
+        Assert.Equal("scripted retryable failure", failed.LastError);
+
+        Gate.WaitUntil(() => Status(client, held).State == "Succeeded", "both succeed in order");
+        Assert.Equal("Succeeded", Status(client, blocker).State);
+    }
+
+    [Fact]
+    public async Task ParkKey_HoldsTheKeyAfterADeadLetter_UntilReleased()
+    {
+        await using var app = IngestionApp(o => o.OnTerminalFailure = TerminalFailureAction.ParkKey);
+        var client = app.CreateClient();
+
+        var ids = (await (await client.PostAsJsonAsync("/events", new[]
+        {
+            new ScriptedEvent("p", 1, "permanent"),
+            new ScriptedEvent("p", 2, "ok"),
+            new ScriptedEvent("q", 1, "ok"),
+        })).Content.ReadFromJsonAsync<Accepted>())!.Ids;
+
+        Gate.WaitUntil(() => Status(client, ids[0]).State == "DeadLettered" && Status(client, ids[2]).State == "Succeeded", "the dead letter is recorded and the other key flows");
+        Assert.Equal("Pending", Status(client, ids[1]).State);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.PostAsync("/events/keys/p/release", null)).StatusCode);
+        Gate.WaitUntil(() => Status(client, ids[1]).State == "Succeeded", "the released key goes on");
+        Assert.Equal(HttpStatusCode.NotFound, (await client.PostAsync("/events/keys/p/release", null)).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("{not json", "not valid JSON")]
+    [InlineData("42", "Expected an event object or an array")]
+    [InlineData("[]", "no events")]
+    [InlineData("[{\"account\":\"a\",\"sequence\":1,\"script\":\"ok\"},{\"sequence\":2,\"script\":\"ok\"}]", "Event 1 has no key")]
+    [InlineData("{\"account\":\"\",\"sequence\":1,\"script\":\"ok\"}", "Event 0 has no key")]
+    public async Task InvalidBody_Gets400ProblemDetails_AndNothingIsAppended(string body, string expected)
+    {
+        await using var app = IngestionApp();
+        var client = app.CreateClient();
+
+        var response = await client.PostAsync("/events", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains(expected, await response.Content.ReadAsStringAsync());
+        var log = app.Services.GetRequiredKeyedService<IEventLog>("events");
+        Assert.Null(await log.GetAsync(1, default));
+    }
+
+    [Fact]
+    public async Task OversizedBody_Gets400_AndNothingIsAppended()
+    {
+        await using var app = IngestionApp(o => o.MaxRequestBodySize = 100);
+        var client = app.CreateClient();
+
+        var response = await client.PostAsJsonAsync("/events", Enumerable.Range(0, 10).Select(i => new ScriptedEvent("a", i, "ok")));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("100", await response.Content.ReadAsStringAsync());
+        Assert.Null(await app.Services.GetRequiredKeyedService<IEventLog>("events").GetAsync(1, default));
+    }
+
+    [Fact]
+    public async Task UnknownEvent_Gets404ProblemDetails()
+    {
+        await using var app = IngestionApp();
+
+        var response = await app.CreateClient().GetAsync("/events/12345");
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public void MissingKeySelector_FailsAtStartupNamingTheOption()
+    {
+        using var app = new CoordinationTestApp(
+            map => map.MapOrderedIngestion<ScriptedEvent>("/events", "events"),
+            coordination: coord => coord.AddOrderedIngestion<ScriptedEvent, ScriptedHandler>("events", _ => { }),
+            services: s => s.AddSingleton<HandlerJournal>());
+
+        var error = Assert.ThrowsAny<Exception>(() => app.CreateClient());
+
+        Assert.Contains("KeySelector", error.ToString());
+    }
+
+    private static CoordinationTestApp IngestionApp(Action<OrderedIngestionOptions<ScriptedEvent>>? configure = null) => new(
+        map => map.MapOrderedIngestion<ScriptedEvent>("/events", "events"),
+        coordination: coord => coord.AddOrderedIngestion<ScriptedEvent, ScriptedHandler>("events", o =>
+        {
+            o.KeySelector = e => e.Account;
+            o.MaxAttempts = 4;
+            o.RetryBackoff = TimeSpan.FromMilliseconds(1);
+            o.MaxRetryBackoff = TimeSpan.FromMilliseconds(4);
+            o.PollInterval = TimeSpan.FromMilliseconds(2);
+            configure?.Invoke(o);
+        }),
+        services: s => s.AddSingleton<HandlerJournal>());
+
+    private static EventStatus Status(HttpClient client, long id) =>
+        client.GetFromJsonAsync<EventStatus>($"/events/{id}").GetAwaiter().GetResult()!;
+
+    private sealed record Accepted(long[] Ids, string[] StatusUrls);
+
+    private sealed record EventStatus(long Id, string Key, string State, int Attempts, string? LastError, long? BlockingId);
+}
