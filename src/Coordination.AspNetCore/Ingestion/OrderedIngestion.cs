@@ -306,16 +306,18 @@ public sealed class OrderedIngestion<TEvent> : IDisposable
         }
         catch (Exception exception) when (exception is PermanentEventException or JsonException || attempt >= _maxAttempts)
         {
-            await _log.SaveStateAsync(logged with { State = EventState.DeadLettered, Attempts = attempt, LastError = exception.Message, BlockingId = null, RetryAt = null }, CancellationToken.None).ConfigureAwait(false);
-            IngestionLog.EventDeadLettered(_logger, _name, logged.Id, attempt, exception);
             if (_parkOnTerminalFailure)
             {
+                // Parked before the dead letter is visible: whoever sees the dead letter can release the key.
                 _parked[logged.Key] = true;
                 if (await _log.SetParkedAsync(logged.Key, parked: true, CancellationToken.None).ConfigureAwait(false))
                 {
                     IngestionLog.KeyParked(_logger, _name);
                 }
             }
+
+            await _log.SaveStateAsync(logged with { State = EventState.DeadLettered, Attempts = attempt, LastError = exception.Message, BlockingId = null, RetryAt = null }, CancellationToken.None).ConfigureAwait(false);
+            IngestionLog.EventDeadLettered(_logger, _name, logged.Id, attempt, exception);
 
             _barrier.StateChanged(logged.Key, logged.Id, JobState.Aborted);
             _metrics?.Events(_name, "aborted");

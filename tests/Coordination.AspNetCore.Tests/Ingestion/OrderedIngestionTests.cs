@@ -7,6 +7,7 @@ using Coordination.Ingestion;
 using Coordination.Tests.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Coordination.Tests.Ingestion;
 
@@ -70,9 +71,10 @@ public sealed class OrderedIngestionTests
     }
 
     [Fact]
-    public async Task HeldEvent_ReportsWaitingWithTheBlockingId_ThenSucceeds()
+    public async Task HeldEvent_ReportsWaitingWithTheBlockingId_ThenSucceedsAfterTheRetry()
     {
-        await using var app = IngestionApp(o => o.RetryBackoff = o.MaxRetryBackoff = TimeSpan.FromMilliseconds(200));
+        var time = new FakeTimeProvider();
+        await using var app = IngestionApp(o => o.RetryBackoff = o.MaxRetryBackoff = TimeSpan.FromMinutes(1), time);
         var client = app.CreateClient();
 
         var accepted = await (await client.PostAsJsonAsync("/events", new[]
@@ -83,16 +85,17 @@ public sealed class OrderedIngestionTests
         var (blocker, held) = (accepted!.Ids[0], accepted.Ids[1]);
         Assert.Equal($"/events/{blocker}", accepted.StatusUrls[0]);
 
-        Gate.WaitUntil(() => Status(client, held).State == "Waiting", "the second event waits");
+        Gate.WaitUntil(() => Status(client, held).State == "Waiting" && Status(client, blocker).State == "Failed", "the second event waits behind the first");
         var waiting = Status(client, held);
         Assert.Equal(blocker, waiting.BlockingId);
         var failed = Status(client, blocker);
-        Assert.Equal("Failed", failed.State);
         Assert.Equal(1, failed.Attempts);
         Assert.Equal("scripted retryable failure", failed.LastError);
 
-        Gate.WaitUntil(() => Status(client, held).State == "Succeeded", "both succeed in order");
+        time.Advance(TimeSpan.FromMinutes(1));
+        Gate.WaitUntil(() => Status(client, held).State == "Succeeded", "both succeed in order after the retry");
         Assert.Equal("Succeeded", Status(client, blocker).State);
+        Assert.Equal(2, Status(client, blocker).Attempts);
     }
 
     [Fact]
@@ -173,7 +176,7 @@ public sealed class OrderedIngestionTests
         Assert.Contains("KeySelector", error.ToString());
     }
 
-    private static CoordinationTestApp IngestionApp(Action<OrderedIngestionOptions<ScriptedEvent>>? configure = null) => new(
+    private static CoordinationTestApp IngestionApp(Action<OrderedIngestionOptions<ScriptedEvent>>? configure = null, TimeProvider? time = null) => new(
         map => map.MapOrderedIngestion<ScriptedEvent>("/events", "events"),
         coordination: coord => coord.AddOrderedIngestion<ScriptedEvent, ScriptedHandler>("events", o =>
         {
@@ -184,7 +187,14 @@ public sealed class OrderedIngestionTests
             o.PollInterval = TimeSpan.FromMilliseconds(2);
             configure?.Invoke(o);
         }),
-        services: s => s.AddSingleton<HandlerJournal>());
+        services: s =>
+        {
+            s.AddSingleton<HandlerJournal>();
+            if (time is not null)
+            {
+                s.AddSingleton(time);
+            }
+        });
 
     private static EventStatus Status(HttpClient client, long id) =>
         client.GetFromJsonAsync<EventStatus>($"/events/{id}").GetAwaiter().GetResult()!;
