@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using System.Threading.Channels;
@@ -19,7 +20,8 @@ namespace Coordination.Ingestion;
 /// each pass and <see cref="KeyedBarrier.Enter"/> per event, and hands accepted events to a pool of workers (a key
 /// always to the same worker), which call <see cref="KeyedBarrier.Wait"/> before the handler runs. An event that is
 /// held, backing off or rejected holds its key for the rest of the pass.</remarks>
-public sealed class OrderedIngestion<TEvent> : IDisposable
+[SuppressMessage("Design", "CA1001", Justification = "Its cancellation sources have no timers and no registrations of their own: nothing to release, and the host may still stop the ingestion after the container disposed it.")]
+public sealed class OrderedIngestion<TEvent>
 {
     private readonly string _name;
     private readonly IEventLog _log;
@@ -358,13 +360,6 @@ public sealed class OrderedIngestion<TEvent> : IDisposable
         {
             // The poll interval passed: look for due retries.
         }
-    }
-
-    /// <summary>Releases the ingestion's cancellation sources; call after it stopped (the container does).</summary>
-    public void Dispose()
-    {
-        _stopping.Dispose();
-        _abort.Dispose();
     }
 
     private void Wake() => _wake.Writer.TryWrite(true);

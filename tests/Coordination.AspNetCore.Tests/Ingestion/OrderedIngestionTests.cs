@@ -119,6 +119,37 @@ public sealed class OrderedIngestionTests
         Assert.Equal(HttpStatusCode.NotFound, (await client.PostAsync("/events/keys/p/release", null)).StatusCode);
     }
 
+    [Fact]
+    public async Task Stop_FinishesEverythingAccepted_AndRefusesNewEvents()
+    {
+        await using var app = IngestionApp();
+        var client = app.CreateClient();
+        var journal = app.Services.GetRequiredService<HandlerJournal>();
+        var log = app.Services.GetRequiredKeyedService<IEventLog>("events");
+        var ingestion = app.Services.GetRequiredKeyedService<OrderedIngestion<ScriptedEvent>>("events");
+        var lifetime = app.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<OrderedIngestionLifetime<ScriptedEvent>>().Single();
+        var ids = (await (await client.PostAsJsonAsync("/events", new[]
+        {
+            new ScriptedEvent("a", 1, "gate"),
+            new ScriptedEvent("a", 2, "ok"),
+            new ScriptedEvent("b", 1, "ok"),
+        })).Content.ReadFromJsonAsync<Accepted>())!.Ids;
+
+        var stop = lifetime.StopAsync(CancellationToken.None);
+        var refused = await client.PostAsJsonAsync("/events", new[] { new ScriptedEvent("c", 1, "ok") });
+        Assert.False(stop.IsCompleted);
+        journal.Gate.SetResult();
+        await stop.DefaultTimeout();
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        foreach (var id in ids)
+        {
+            Assert.Equal(EventState.Succeeded, (await log.GetAsync(id, default))!.State);
+        }
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => ingestion.AppendAsync([new ScriptedEvent("d", 1, "ok")]).AsTask());
+    }
+
     [Theory]
     [InlineData("{not json", "not valid JSON")]
     [InlineData("42", "Expected an event object or an array")]

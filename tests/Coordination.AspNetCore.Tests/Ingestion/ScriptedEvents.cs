@@ -15,13 +15,21 @@ public sealed class HandlerJournal
 
     public ConcurrentDictionary<long, int> Running { get; } = new();
 
+    /// <summary>Holds events scripted "gate" until the test opens it.</summary>
+    public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public void Record(long id, string key, string outcome) => Calls.Enqueue((Interlocked.Increment(ref _sequence), id, key, outcome));
 }
 
 public sealed class ScriptedHandler(HandlerJournal journal) : IEventHandler<ScriptedEvent>
 {
-    public Task HandleAsync(ScriptedEvent ingested, EventContext context, CancellationToken cancellationToken)
+    public async Task HandleAsync(ScriptedEvent ingested, EventContext context, CancellationToken cancellationToken)
     {
+        if (ingested.Script == "gate")
+        {
+            await journal.Gate.Task;
+        }
+
         if (journal.Running.AddOrUpdate(context.Id, 1, (_, n) => n + 1) > 1)
         {
             throw new InvalidOperationException($"event {context.Id} ran twice at once");
@@ -39,7 +47,7 @@ public sealed class ScriptedHandler(HandlerJournal journal) : IEventHandler<Scri
                     throw new InvalidOperationException("scripted retryable failure");
                 default:
                     journal.Record(context.Id, context.Key, "succeeded");
-                    return Task.CompletedTask;
+                    return;
             }
         }
         finally
