@@ -9,6 +9,7 @@ builder.Services.AddProblemDetails();
 builder.Services.AddSingleton<RunCounter>();
 builder.Services.AddSingleton<Catalog>();
 builder.Services.AddSingleton<CounterDatabase>();
+builder.Services.AddSingleton<Ledger>();
 builder.Services.AddKeyedCoordination(coord =>
 {
     // The default policy: tag each response with X-SingleFlight so the demo shows who led and who followed.
@@ -23,6 +24,13 @@ builder.Services.AddKeyedCoordination(coord =>
 
     // Concurrent increments of one counter share one load and one save (group commit); 10,000 may wait per counter.
     coord.AddBatchProcessor<CounterState, CounterStore>("counters", options => options.MaxPendingPerKey = 10_000);
+
+    // Order events are handled per account in order; a failure holds the account's later events until it succeeds.
+    coord.AddOrderedIngestion<OrderEvent, OrderEventHandler>("orders", options =>
+    {
+        options.KeySelector = e => e.AccountId;
+        options.RetryBackoff = TimeSpan.FromMilliseconds(500);
+    });
 });
 
 var app = builder.Build();
@@ -54,6 +62,11 @@ app.MapPost("/counters/{id}/increment", async (string id, [FromKeyedServices("co
         return Results.Problem(exception.Message, statusCode: StatusCodes.Status503ServiceUnavailable);
     }
 });
+
+// POST one order event or an array → 202 with ids and status URLs; GET /orders/events/{id} → state, attempts,
+// last error, blocking id; POST /orders/events/keys/{account}/release → releases a parked account.
+app.MapOrderedIngestion<OrderEvent>("/orders/events", "orders");
+app.MapGet("/balances", (Ledger ledger) => ledger.Balances());
 
 // How many times each handler really ran.
 app.MapGet("/stats", (RunCounter runs) => runs.Snapshot());
