@@ -1,10 +1,15 @@
 using BenchmarkDotNet.Running;
 using Coordination.Benchmarks;
 
-// `postgres-batch` runs the closed-loop PostgreSQL harness; anything else goes to BenchmarkDotNet.
+// `postgres-batch` and `ingestion-throughput` run load harnesses; anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "postgres-batch")
 {
     return await PostgresBatchBenchmark.RunAsync(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "ingestion-throughput")
+{
+    return await IngestionThroughputBenchmark.RunAsync();
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
