@@ -21,6 +21,9 @@ public sealed class KeyedBarrier
     private readonly Lock _sync = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly List<Command> _commands = [];
+
+    // Only draining keys can go idle, so the purge at each Sync looks at these alone, not at every blocked key.
+    private readonly HashSet<string> _drainingKeys = new(StringComparer.Ordinal);
     private readonly int _concurrencyLimit;
     private readonly string? _metadata;
     private readonly bool _throwOnIllegalSequence;
@@ -275,6 +278,7 @@ public sealed class KeyedBarrier
         }
 
         // A draining key that fails again is blocked by that job, and stops draining.
+        _drainingKeys.Remove(key);
         entry.FailedJobId = jobId;
         entry.BlockedSince = _timeProvider.GetTimestamp();
         entry.Draining = null;
@@ -294,7 +298,7 @@ public sealed class KeyedBarrier
                 // job while blocked is out of sync and ignored.
                 if (entry.FailedJobId is null || entry.FailedJobId == command.JobId)
                 {
-                    _entries.Remove(command.Key);
+                    Remove(command.Key);
                 }
 
                 break;
@@ -305,13 +309,14 @@ public sealed class KeyedBarrier
                     entry.FailedJobId = null;
                     entry.Draining = [];
                     entry.IdlePasses = 0;
+                    _drainingKeys.Add(command.Key);
                 }
 
                 break;
 
             case JobState.Aborted:
                 // A draining key whose admitted job (one that never failed) is aborted is open again.
-                _entries.Remove(command.Key);
+                Remove(command.Key);
                 break;
 
             case JobState.Waiting:
@@ -324,8 +329,9 @@ public sealed class KeyedBarrier
     private void PurgeIdleDrainingKeys()
     {
         List<string>? idle = null;
-        foreach (var (key, entry) in _entries)
+        foreach (var key in _drainingKeys)
         {
+            var entry = _entries[key];
             if (entry.Draining is { Count: 0 } && entry.IdlePasses++ >= 1)
             {
                 (idle ??= []).Add(key);
@@ -336,9 +342,15 @@ public sealed class KeyedBarrier
         {
             foreach (var key in idle)
             {
-                _entries.Remove(key);
+                Remove(key);
             }
         }
+    }
+
+    private void Remove(string key)
+    {
+        _entries.Remove(key);
+        _drainingKeys.Remove(key);
     }
 
     private void IllegalSequence(string key, long jobId, long failedJobId, string where)

@@ -87,7 +87,7 @@ public sealed class OrderedIngestion<TEvent>
     public string Name => _name;
 
     /// <summary>Gets the JSON contract the ingestion reads its events with.</summary>
-    public JsonTypeInfo<TEvent> EventTypeInfo => _typeInfo;
+    internal JsonTypeInfo<TEvent> EventTypeInfo => _typeInfo;
 
     /// <summary>Checks every event's key, then appends them all atomically; nothing is appended when one is invalid.</summary>
     /// <param name="events">The events, in the order they are to be handled within each key.</param>

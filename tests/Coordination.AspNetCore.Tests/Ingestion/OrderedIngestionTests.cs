@@ -99,6 +99,36 @@ public sealed class OrderedIngestionTests
     }
 
     [Fact]
+    public async Task Metrics_CountEventsAndReportBlockedKeysAndTheirAge()
+    {
+        var time = new FakeTimeProvider();
+        await using var app = IngestionApp(o => o.RetryBackoff = o.MaxRetryBackoff = TimeSpan.FromMinutes(1), time);
+        var client = app.CreateClient();
+        var meters = app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var events = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<long>(meters, Coordination.Diagnostics.CoordinationDiagnostics.MeterName, "coordination.ingestion.events");
+        using var blocked = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<int>(meters, Coordination.Diagnostics.CoordinationDiagnostics.MeterName, "coordination.barrier.keys.blocked");
+        using var age = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<double>(meters, Coordination.Diagnostics.CoordinationDiagnostics.MeterName, "coordination.barrier.blocked.age");
+
+        var ids = (await (await client.PostAsJsonAsync("/events", new[] { new ScriptedEvent("m", 1, "retry:1"), new ScriptedEvent("m", 2, "ok") })).Content.ReadFromJsonAsync<Accepted>())!.Ids;
+        Gate.WaitUntil(() => Status(client, ids[0]).State == "Failed", "the first event failed");
+        time.Advance(TimeSpan.FromSeconds(30));
+        blocked.RecordObservableInstruments();
+        age.RecordObservableInstruments();
+        Assert.Equal(1, blocked.LastMeasurement!.Value);
+        Assert.Equal("events", blocked.LastMeasurement.Tags["coordination.name"]);
+        Assert.InRange(age.LastMeasurement!.Value, 30, 31);
+
+        time.Advance(TimeSpan.FromSeconds(30));
+        Gate.WaitUntil(() => Status(client, ids[1]).State == "Succeeded", "both succeeded");
+        Gate.WaitUntil(() => { blocked.RecordObservableInstruments(); return blocked.LastMeasurement!.Value == 0; }, "no key is blocked any more");
+
+        long Count(string result) => events.GetMeasurementSnapshot().Where(m => Equals(m.Tags["coordination.ingestion.result"], result)).Sum(m => m.Value);
+        Assert.Equal(2, Count("accepted"));
+        Assert.Equal(1, Count("failed"));
+        Assert.Equal(2, Count("succeeded"));
+    }
+
+    [Fact]
     public async Task ParkKey_HoldsTheKeyAfterADeadLetter_UntilReleased()
     {
         await using var app = IngestionApp(o => o.OnTerminalFailure = TerminalFailureAction.ParkKey);
