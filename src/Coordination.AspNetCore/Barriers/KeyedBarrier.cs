@@ -38,11 +38,7 @@ public sealed class KeyedBarrier
     {
         _timeProvider = timeProvider ?? TimeProvider.System;
         options ??= new KeyedBarrierOptions();
-        var errors = options.Validate(options.Metadata ?? "default").ToList();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException(string.Join(Environment.NewLine, errors), nameof(options));
-        }
+        OptionsValidation.ThrowIfInvalid(options.Validate(options.Metadata ?? OptionsValidation.DefaultName), nameof(options));
 
         _concurrencyLimit = options.ConcurrencyLimit;
         _metadata = options.Metadata;

@@ -70,7 +70,7 @@ public static class BatchCoordinationBuilderExtensions
         builder.Registry.Add("batch processor", name);
         var services = builder.Services;
         services.TryAddSingleton<BatchMetrics>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BatchProcessorOptions<TResource>>, BatchProcessorOptionsValidator<TResource>>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(OptionsValidation.Validator<BatchProcessorOptions<TResource>>(static (options, validatedName) => options.Validate(validatedName))));
         var options = services.AddOptions<BatchProcessorOptions<TResource>>(name).ValidateOnStart();
         if (configure is not null)
         {

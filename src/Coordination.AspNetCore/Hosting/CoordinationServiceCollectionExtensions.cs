@@ -2,7 +2,6 @@ using Coordination.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 
 namespace Coordination.AspNetCore;
 
@@ -34,8 +33,8 @@ public static class CoordinationServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SingleFlightMetrics>();
         services.TryAddSingleton<SingleFlightPolicyProvider>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SingleFlightPolicyOptions>, SingleFlightOptionsValidator>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<Coordination.SingleFlight.SingleFlightGroupOptions>, SingleFlightOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(OptionsValidation.Validator<SingleFlightPolicyOptions>(static (options, name) => options.Validate(name))));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(OptionsValidation.Validator<Coordination.SingleFlight.SingleFlightGroupOptions>(static (options, name) => options.Validate(name))));
         services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, SingleFlightStartupFilter>());
 
         // The default single-flight policy is always there and is checked at startup like a named one.

@@ -36,7 +36,7 @@ public static class IngestionCoordinationBuilderExtensions
         var services = builder.Services;
         services.TryAddSingleton<IngestionMetrics>();
         services.TryAddScoped<THandler>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OrderedIngestionOptions<TEvent>>, OrderedIngestionOptionsValidator<TEvent>>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(OptionsValidation.Validator<OrderedIngestionOptions<TEvent>>(static (options, validatedName) => options.Validate(validatedName))));
         services.AddOptions<OrderedIngestionOptions<TEvent>>(name).Configure(configure).ValidateOnStart();
         services.TryAddKeyedSingleton<IEventLog>(name, static (_, _) => new InMemoryEventLog());
         services.AddKeyedSingleton(name, static (provider, key) =>

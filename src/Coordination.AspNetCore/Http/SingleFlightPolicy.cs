@@ -27,6 +27,7 @@ internal sealed class SingleFlightPolicy
         var errors = options.Validate(name).ToList();
         if (errors.Count > 0)
         {
+            // Inline policies are validated when their endpoint is built, at startup.
             throw new InvalidOperationException(string.Join(Environment.NewLine, errors));
         }
 

@@ -58,11 +58,7 @@ public sealed class OrderedIngestion<TEvent>
         IngestionMetrics? metrics,
         ILogger? logger)
     {
-        var errors = options.Validate(name).ToList();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException(string.Join(Environment.NewLine, errors), nameof(options));
-        }
+        OptionsValidation.ThrowIfInvalid(options.Validate(name), nameof(options));
 
         _name = name;
         _log = log;
