@@ -1,0 +1,297 @@
+using Coordination.Tasks;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Coordination.Tests.Tasks;
+
+/// <summary>
+/// The behaviour every <see cref="ITaskStore"/> must have. Each store gets one derived class; the PostgreSQL store runs
+/// the very same tests. The store's clock is the only clock: tests move it with a <see cref="FakeTimeProvider"/>.
+/// </summary>
+public abstract class TaskStoreConformanceTests
+{
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
+
+    protected FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 23, 0, 0, 0, TimeSpan.Zero));
+
+    protected abstract ITaskStore CreateStore(TimeProvider time);
+
+    [Fact]
+    public async Task Create_AssignsIncreasingIds_NeverReusedAfterDelete()
+    {
+        var store = CreateStore(Time);
+
+        var first = (await store.DoAsync(TaskOp.Create(New("g")), TaskOp.Create(New("g"))));
+        await store.DoAsync(TaskOp.Delete(first[1]));
+        var next = (await store.DoAsync(TaskOp.Create(New("g"))))[0];
+
+        Assert.True(first[1].Id > first[0].Id);
+        Assert.True(next.Id > first[1].Id);
+        Assert.Equal(0, next.LeaseVersion);
+        Assert.Equal(Time.GetUtcNow(), next.NotBefore);
+    }
+
+    [Fact]
+    public async Task Query_ClaimsTheSmallestNotBeforeThenId_AndFencesIt()
+    {
+        var store = CreateStore(Time);
+        var later = (await store.DoAsync(TaskOp.Create(New("g") with { NotBefore = Time.GetUtcNow().AddSeconds(-1) })))[0];
+        var earlier = (await store.DoAsync(TaskOp.Create(New("g") with { NotBefore = Time.GetUtcNow().AddSeconds(-2) })))[0];
+
+        var claimed = await store.QueryAsync("g", Lease);
+
+        Assert.Equal(earlier.Id, claimed!.Id);
+        Assert.Equal(1, claimed.LeaseVersion);
+        Assert.Equal(1, claimed.Attempts);
+        Assert.Equal(Time.GetUtcNow() + Lease, claimed.NotBefore);
+        Assert.Equal(later.Id, (await store.QueryAsync("g", Lease))!.Id);
+        Assert.Null(await store.QueryAsync("g", Lease));
+    }
+
+    [Fact]
+    public async Task Query_FutureTasksAndOtherGroupsAreNotReady_AndZeroOwnForOnlyPeeks()
+    {
+        var store = CreateStore(Time);
+        await store.DoAsync(TaskOp.Create(New("g") with { NotBefore = Time.GetUtcNow().AddMinutes(1) }), TaskOp.Create(New("other")));
+
+        Assert.Null(await store.QueryAsync("g", Lease));
+        Assert.Null(await store.QueryAsync("empty", Lease));
+        var peeked = await store.QueryAsync("other", TimeSpan.Zero);
+        Assert.Equal(0, peeked!.LeaseVersion);
+        Assert.Equal(peeked, await store.QueryAsync("other", TimeSpan.Zero));
+
+        Time.Advance(TimeSpan.FromMinutes(1));
+        Assert.NotNull(await store.QueryAsync("g", Lease));
+    }
+
+    [Fact]
+    public async Task ClaimBatch_ClaimsUpToMaxInOrder()
+    {
+        var store = CreateStore(Time);
+        var created = await store.DoAsync([.. Enumerable.Range(0, 5).Select(_ => TaskOp.Create(New("g")))]);
+
+        var batch = await store.ClaimBatchAsync("g", Lease, 3);
+
+        Assert.Equal(created.Take(3).Select(t => t.Id), batch.Select(t => t.Id));
+        Assert.All(batch, t => Assert.Equal(1, t.LeaseVersion));
+        Assert.Equal(new TaskGroupCounts(2, 3), await store.CountAsync("g"));
+    }
+
+    [Fact]
+    public async Task Do_IsAtomic_AFailingFenceChangesNothing()
+    {
+        var store = CreateStore(Time);
+        var created = await store.DoAsync(TaskOp.Create(New("g")), TaskOp.Create(New("g")));
+        var stale = created[1] with { LeaseVersion = 7 };
+
+        await Assert.ThrowsAsync<LeaseLostException>(() => store.DoAsync(TaskOp.Delete(created[0]), TaskOp.Create(New("h")), TaskOp.Pred(stale)).AsTask());
+
+        Assert.Equal(new TaskGroupCounts(2, 0), await store.CountAsync("g"));
+        Assert.Equal(default, await store.CountAsync("h"));
+    }
+
+    [Fact]
+    public async Task Do_DuplicateTaskInOneCall_IsRejected()
+    {
+        var store = CreateStore(Time);
+        var task = (await store.DoAsync(TaskOp.Create(New("g"))))[0];
+
+        await Assert.ThrowsAsync<ArgumentException>(() => store.DoAsync(TaskOp.Pred(task), TaskOp.Delete(task)).AsTask());
+
+        Assert.Equal(new TaskGroupCounts(1, 0), await store.CountAsync("g"));
+    }
+
+    [Fact]
+    public async Task LeaseExpires_AnotherWorkerClaimsWithAHigherVersion_AndTheStaleHolderChangesNothing()
+    {
+        var store = CreateStore(Time);
+        await store.DoAsync(TaskOp.Create(New("g")));
+        var first = (await store.QueryAsync("g", Lease))!;
+
+        Time.Advance(Lease);
+        var second = (await store.QueryAsync("g", Lease))!;
+
+        Assert.Equal(first.Id, second.Id);
+        Assert.Equal(first.LeaseVersion + 1, second.LeaseVersion);
+        var error = await Assert.ThrowsAsync<LeaseLostException>(() => store.DoAsync(TaskOp.Delete(first)).AsTask());
+        Assert.Equal(first.Id, error.TaskId);
+        await Assert.ThrowsAsync<LeaseLostException>(() => store.DoAsync(TaskOp.Reown(first, Lease)).AsTask());
+        await store.DoAsync(TaskOp.Delete(second));
+        Assert.Equal(default, await store.CountAsync("g"));
+    }
+
+    [Fact]
+    public async Task Reown_RenewsToAnAbsoluteTime_NotByAdding()
+    {
+        var store = CreateStore(Time);
+        await store.DoAsync(TaskOp.Create(New("g")));
+        var claimed = (await store.QueryAsync("g", Lease))!;
+
+        Time.Advance(TimeSpan.FromSeconds(10));
+        var renewed = (await store.DoAsync(TaskOp.Reown(claimed, Lease)))[0];
+        renewed = (await store.DoAsync(TaskOp.Reown(renewed, Lease)))[0];
+
+        Assert.Equal(Time.GetUtcNow() + Lease, renewed.NotBefore);
+        Assert.Equal(claimed.LeaseVersion, renewed.LeaseVersion);
+    }
+
+    [Fact]
+    public async Task Move_ToAnErrorGroup_KeepsTheErrorAndIsReadyThere()
+    {
+        var store = CreateStore(Time);
+        await store.DoAsync(TaskOp.Create(New("g")));
+        var claimed = (await store.QueryAsync("g", Lease))!;
+
+        await store.DoAsync(TaskOp.Move(claimed, "g.errors", "poison"));
+
+        var failed = (await store.QueryAsync("g.errors", TimeSpan.Zero))!;
+        Assert.Equal(claimed.Id, failed.Id);
+        Assert.Equal("poison", failed.Error);
+        Assert.Equal(default, await store.CountAsync("g"));
+    }
+
+    [Fact]
+    public async Task Update_ReplacesValuesButKeepsIdAndVersion()
+    {
+        var store = CreateStore(Time);
+        await store.DoAsync(TaskOp.Create(New("g")));
+        var claimed = (await store.QueryAsync("g", Lease))!;
+
+        var retry = (await store.DoAsync(TaskOp.Update(claimed with { NotBefore = Time.GetUtcNow().AddSeconds(5), Error = "try again" })))[0];
+
+        Assert.Equal((claimed.Id, claimed.LeaseVersion, "try again"), (retry.Id, retry.LeaseVersion, retry.Error));
+        Assert.Null(await store.QueryAsync("g", Lease));
+        Time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(claimed.LeaseVersion + 1, (await store.QueryAsync("g", Lease))!.LeaseVersion);
+    }
+
+    [Fact]
+    public async Task RunWithLease_RenewsWhileTheWorkRuns_SoNobodyElseCanClaim()
+    {
+        var store = new RenewalCountingStore(CreateStore(Time));
+        await store.DoAsync(TaskOp.Create(New("g")));
+        var claimed = (await store.QueryAsync("g", Lease))!;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Six heartbeats take the clock twice past the original lease: only the renewals keep the task held.
+        var run = store.RunWithLeaseAsync(claimed, (_, ct) => gate.Task.WaitAsync(ct), TimeSpan.FromSeconds(10), Lease, Time);
+        for (var i = 1; i <= 6; i++)
+        {
+            Time.Advance(TimeSpan.FromSeconds(10));
+            Assert.True(SpinWait.SpinUntil(() => store.Renewals == i, TestTimeouts.Default), $"renewal {i} did not happen");
+            Assert.Null(await store.QueryAsync("g", Lease));
+        }
+
+        gate.SetResult();
+        var held = await run.DefaultTimeout();
+        await store.DoAsync(TaskOp.Delete(held));
+        Assert.Equal(default, await store.CountAsync("g"));
+    }
+
+    [Fact]
+    public async Task RunWithLease_LeaseTakenOver_CancelsTheWorkAndThrowsLeaseLost()
+    {
+        var store = CreateStore(Time);
+        await store.DoAsync(TaskOp.Create(New("g")));
+        var claimed = (await store.QueryAsync("g", Lease))!;
+        var workCancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var run = store.RunWithLeaseAsync(claimed, async (_, ct) =>
+        {
+            ct.Register(() => workCancelled.TrySetResult());
+            await Task.Delay(Timeout.Infinite, ct);
+        }, TimeSpan.FromSeconds(10), Lease, Time);
+
+        // The task goes away under the holder (an operator deleted it, or another holder completed it).
+        await store.DoAsync(TaskOp.Delete(claimed));
+        await store.DoAsync(TaskOp.Create(New("g")));
+        Time.Advance(TimeSpan.FromSeconds(10));
+
+        await workCancelled.Task.DefaultTimeout();
+        var error = await Assert.ThrowsAsync<LeaseLostException>(() => run).DefaultTimeout();
+        Assert.Equal(claimed.Id, error.TaskId);
+    }
+
+    private static TaskItem New(string group) => new() { Group = group, Payload = "{}"u8.ToArray(), ContentType = "application/json" };
+
+    /// <summary>Passes everything through and counts the lease renewals that succeeded.</summary>
+    private sealed class RenewalCountingStore(ITaskStore inner) : ITaskStore
+    {
+        private int _renewals;
+
+        public int Renewals => Volatile.Read(ref _renewals);
+
+        public async ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
+        {
+            var results = await inner.DoAsync(operations);
+            if (operations is [{ Kind: TaskOpKind.Reown }])
+            {
+                Interlocked.Increment(ref _renewals);
+            }
+
+            return results;
+        }
+
+        public ValueTask<TaskItem?> QueryAsync(string group, TimeSpan ownFor, CancellationToken cancellationToken = default) => inner.QueryAsync(group, ownFor, cancellationToken);
+
+        public ValueTask<IReadOnlyList<TaskItem>> ClaimBatchAsync(string group, TimeSpan ownFor, int max, CancellationToken cancellationToken = default) => inner.ClaimBatchAsync(group, ownFor, max, cancellationToken);
+
+        public ValueTask<TaskGroupCounts> CountAsync(string group, CancellationToken cancellationToken = default) => inner.CountAsync(group, cancellationToken);
+    }
+}
+
+public sealed class InMemoryTaskStoreTests : TaskStoreConformanceTests
+{
+    protected override ITaskStore CreateStore(TimeProvider time) => new InMemoryTaskStore(time);
+
+    [Fact]
+    public async Task RunWithLease_ThreeFailedRenewalsInARow_CancelTheWork()
+    {
+        var store = new FailingRenewalStore(new InMemoryTaskStore(Time));
+        await store.DoAsync(TaskOp.Create(new TaskItem { Group = "g" }));
+        var claimed = (await store.QueryAsync("g", TimeSpan.FromSeconds(30)))!;
+        var workCancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var run = store.RunWithLeaseAsync(claimed, async (_, ct) =>
+        {
+            ct.Register(() => workCancelled.TrySetResult());
+            await Task.Delay(Timeout.Infinite, ct);
+        }, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30), Time);
+
+        for (var i = 1; i <= 3; i++)
+        {
+            // Two transient failures are tolerated; the third in a row gives the lease up.
+            Assert.False(workCancelled.Task.IsCompleted, $"the work was cancelled after {i - 1} failed renewals");
+            Time.Advance(TimeSpan.FromSeconds(5));
+            Assert.True(SpinWait.SpinUntil(() => store.FailedRenewals == i, TestTimeouts.Default), $"renewal {i} was not attempted");
+        }
+
+        await workCancelled.Task.DefaultTimeout();
+        var error = await Assert.ThrowsAsync<LeaseLostException>(() => run).DefaultTimeout();
+        Assert.Contains("3 renewals", error.Message);
+    }
+
+    /// <summary>A store whose renewals fail with a transient error.</summary>
+    private sealed class FailingRenewalStore(ITaskStore inner) : ITaskStore
+    {
+        private int _failed;
+
+        public int FailedRenewals => Volatile.Read(ref _failed);
+
+        public ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
+        {
+            if (operations.Length == 1 && operations[0].Kind == TaskOpKind.Reown)
+            {
+                Interlocked.Increment(ref _failed);
+                throw new TimeoutException("the database did not answer");
+            }
+
+            return inner.DoAsync(operations);
+        }
+
+        public ValueTask<TaskItem?> QueryAsync(string group, TimeSpan ownFor, CancellationToken cancellationToken = default) => inner.QueryAsync(group, ownFor, cancellationToken);
+
+        public ValueTask<IReadOnlyList<TaskItem>> ClaimBatchAsync(string group, TimeSpan ownFor, int max, CancellationToken cancellationToken = default) => inner.ClaimBatchAsync(group, ownFor, max, cancellationToken);
+
+        public ValueTask<TaskGroupCounts> CountAsync(string group, CancellationToken cancellationToken = default) => inner.CountAsync(group, cancellationToken);
+    }
+}
