@@ -80,9 +80,10 @@ internal static class IngestionThroughputBenchmark
 
         var started = Stopwatch.GetTimestamp();
         ingestion.Start();
+        using var poll = new PeriodicTimer(TimeSpan.FromMilliseconds(5));
         while ((await log.ReadPendingAsync(1, CancellationToken.None)).Count > 0)
         {
-            await Task.Delay(5);
+            await poll.WaitForNextTickAsync();
         }
 
         var elapsed = Stopwatch.GetElapsedTime(started);
