@@ -28,9 +28,51 @@ public interface ITaskStore
     /// <returns>The claimed tasks.</returns>
     ValueTask<IReadOnlyList<TaskItem>> ClaimBatchAsync(string group, TimeSpan ownFor, int max, CancellationToken cancellationToken = default);
 
-    /// <summary>Counts the ready and waiting tasks of a group.</summary>
+    /// <summary>Counts the ready, leased and scheduled tasks of a group.</summary>
     /// <param name="group">The group.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The counts.</returns>
     ValueTask<TaskGroupCounts> CountAsync(string group, CancellationToken cancellationToken = default);
+
+    /// <summary>Claims one task by id for a named worker (the seed's <c>claim_task</c>): like a lease from
+    /// <see cref="QueryAsync"/>, it increments the lease version and attempts, and lasts until the store's now + <paramref name="ttl"/>.</summary>
+    /// <param name="group">The group the task must be in (the seed's instance id).</param>
+    /// <param name="taskId">The task.</param>
+    /// <param name="workerId">The claiming worker.</param>
+    /// <param name="ttl">How long the claim lasts.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The claim, or <see langword="null"/> when the task is leased (a live claim exists) or scheduled for later.</returns>
+    /// <exception cref="ClaimNotFoundException">The task is gone or in another group.</exception>
+    ValueTask<TaskClaim?> ClaimAsync(string group, long taskId, string workerId, TimeSpan ttl, CancellationToken cancellationToken = default);
+
+    /// <summary>Releases a worker's claim: the task is ready again at once. Releasing a claim that ran out but was not taken over is allowed.</summary>
+    /// <param name="group">The group of the task.</param>
+    /// <param name="taskId">The task.</param>
+    /// <param name="workerId">The worker that holds the claim.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>A task that completes when the claim is released.</returns>
+    /// <exception cref="ClaimLostException">Another holder has the task now.</exception>
+    /// <exception cref="ClaimNotFoundException">There is no claim by this worker.</exception>
+    ValueTask ReleaseAsync(string group, long taskId, string workerId, CancellationToken cancellationToken = default);
+
+    /// <summary>Extends a live claim to an absolute time: the store's now + <paramref name="ttl"/> (never by adding to
+    /// the old expiry). A claim that ran out is not revived, even if nobody took the task over.</summary>
+    /// <param name="group">The group of the task.</param>
+    /// <param name="taskId">The task.</param>
+    /// <param name="workerId">The worker that holds the claim.</param>
+    /// <param name="ttl">How long the claim lasts from now.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The extended claim.</returns>
+    /// <exception cref="ClaimLostException">Another holder has the task now, or the claim ran out.</exception>
+    /// <exception cref="ClaimNotFoundException">There is no claim by this worker.</exception>
+    ValueTask<TaskClaim> ExtendAsync(string group, long taskId, string workerId, TimeSpan ttl, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists tasks that can be claimed now, without claiming them, in (not-before, id) order; tasks whose
+    /// last claim was this worker's (it gave them back or let them lapse) come last, so another worker tries them first.</summary>
+    /// <param name="workerId">The asking worker.</param>
+    /// <param name="limit">The most tasks to list.</param>
+    /// <param name="groups">The groups to look in; <see langword="null"/> for every group.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The available tasks.</returns>
+    ValueTask<IReadOnlyList<TaskItem>> FindAvailableAsync(string workerId, int limit, IReadOnlyCollection<string>? groups = null, CancellationToken cancellationToken = default);
 }

@@ -7,12 +7,19 @@ public sealed class InMemoryTaskStore : ITaskStore
     private readonly Lock _sync = new();
     private readonly Dictionary<long, TaskItem> _tasks = [];
     private readonly Dictionary<string, SortedSet<(DateTimeOffset NotBefore, long Id)>> _groups = new(StringComparer.Ordinal);
+
+    // The last named claim of each task; it is live while the task is still leased at the claim's version.
+    private readonly Dictionary<long, (string WorkerId, long LeaseVersion, DateTimeOffset ClaimedAt)> _claims = [];
     private readonly TimeProvider _timeProvider;
     private long _lastId;
 
     /// <summary>Initializes an empty store.</summary>
     /// <param name="timeProvider">The store's clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
     public InMemoryTaskStore(TimeProvider? timeProvider = null) => _timeProvider = timeProvider ?? TimeProvider.System;
+
+    /// <summary>Raised, outside the store's lock, with the group of a task that became ready at once (created, updated,
+    /// moved, disowned or released), so idle workers in this process wake without polling.</summary>
+    internal event Action<string>? TaskReady;
 
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
@@ -24,6 +31,7 @@ public sealed class InMemoryTaskStore : ITaskStore
             throw new ArgumentException("A task appears in more than one operation of the same call.", nameof(operations));
         }
 
+        var results = new TaskItem[operations.Length];
         lock (_sync)
         {
             // Check every fence first, so that a failing call changes nothing.
@@ -41,23 +49,29 @@ public sealed class InMemoryTaskStore : ITaskStore
             }
 
             var now = _timeProvider.GetUtcNow();
-            var results = new TaskItem[operations.Length];
             for (var i = 0; i < operations.Length; i++)
             {
                 var op = operations[i];
                 results[i] = op.Kind switch
                 {
-                    TaskOpKind.Create => Put(op.Task with { Id = ++_lastId, LeaseVersion = 0, NotBefore = op.Task.NotBefore == default ? now : op.Task.NotBefore }),
+                    TaskOpKind.Create => Put(Schedule(op.Task with { Id = ++_lastId, LeaseVersion = 0 }, op.Task.NotBefore, now)),
                     TaskOpKind.Delete => Remove(op.Task.Id),
-                    TaskOpKind.Update => Replace(op.Task with { NotBefore = op.Task.NotBefore == default ? now : op.Task.NotBefore }),
-                    TaskOpKind.Move => Replace(_tasks[op.Task.Id] with { Group = op.Group!, Error = op.Error, NotBefore = now }),
+                    TaskOpKind.Update => Replace(Schedule(op.Task, op.Task.NotBefore, now)),
+                    TaskOpKind.Move => Replace(Schedule(_tasks[op.Task.Id] with { Group = op.Group!, Error = op.Error }, now, now)),
+                    TaskOpKind.Disown => Replace(Schedule(_tasks[op.Task.Id] with { Error = op.Error ?? _tasks[op.Task.Id].Error }, now + op.OwnFor, now)),
                     TaskOpKind.Reown => Replace(_tasks[op.Task.Id] with { NotBefore = now + op.OwnFor }),
                     _ => _tasks[op.Task.Id],
                 };
             }
 
-            return new ValueTask<IReadOnlyList<TaskItem>>(results);
+            foreach (var op in operations.Where(op => op.Kind == TaskOpKind.Delete))
+            {
+                _claims.Remove(op.Task.Id);
+            }
         }
+
+        NotifyReady(operations.Select((op, i) => op.Kind is TaskOpKind.Delete or TaskOpKind.Reown or TaskOpKind.Pred ? null : results[i]));
+        return new ValueTask<IReadOnlyList<TaskItem>>(results);
     }
 
     /// <inheritdoc />
@@ -67,7 +81,7 @@ public sealed class InMemoryTaskStore : ITaskStore
         ArgumentOutOfRangeException.ThrowIfLessThan(ownFor, TimeSpan.Zero);
         lock (_sync)
         {
-            return new ValueTask<TaskItem?>(ClaimLocked(group, ownFor, _timeProvider.GetUtcNow()));
+            return new ValueTask<TaskItem?>(ClaimHeadLocked(group, ownFor, _timeProvider.GetUtcNow()));
         }
     }
 
@@ -81,7 +95,7 @@ public sealed class InMemoryTaskStore : ITaskStore
         {
             var now = _timeProvider.GetUtcNow();
             var claimed = new List<TaskItem>();
-            while (claimed.Count < max && ClaimLocked(group, ownFor, now) is { } task)
+            while (claimed.Count < max && ClaimHeadLocked(group, ownFor, now) is { } task)
             {
                 claimed.Add(task);
             }
@@ -103,11 +117,138 @@ public sealed class InMemoryTaskStore : ITaskStore
 
             var now = _timeProvider.GetUtcNow();
             var ready = index.Count(entry => entry.NotBefore <= now);
-            return new ValueTask<TaskGroupCounts>(new TaskGroupCounts(ready, index.Count - ready));
+            var leased = index.Count(entry => IsLeased(_tasks[entry.Id], now));
+            return new ValueTask<TaskGroupCounts>(new TaskGroupCounts(ready, leased, index.Count - ready - leased));
         }
     }
 
-    private TaskItem? ClaimLocked(string group, TimeSpan ownFor, DateTimeOffset now)
+    /// <inheritdoc />
+    public ValueTask<TaskClaim?> ClaimAsync(string group, long taskId, string workerId, TimeSpan ttl, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(group);
+        ArgumentException.ThrowIfNullOrEmpty(workerId);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttl, TimeSpan.Zero);
+        lock (_sync)
+        {
+            var task = FindLocked(group, taskId, workerId);
+            var now = _timeProvider.GetUtcNow();
+            if (task.NotBefore > now)
+            {
+                return new ValueTask<TaskClaim?>((TaskClaim?)null);
+            }
+
+            var claimed = Lease(task, ttl, now);
+            _claims[taskId] = (workerId, claimed.LeaseVersion, now);
+            return new ValueTask<TaskClaim?>(new TaskClaim(claimed, workerId, now, claimed.NotBefore));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask ReleaseAsync(string group, long taskId, string workerId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(group);
+        ArgumentException.ThrowIfNullOrEmpty(workerId);
+        lock (_sync)
+        {
+            var now = _timeProvider.GetUtcNow();
+            var (task, _) = OwnClaimLocked(group, taskId, workerId, now);
+            Replace(Schedule(task, now, now));
+        }
+
+        TaskReady?.Invoke(group);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<TaskClaim> ExtendAsync(string group, long taskId, string workerId, TimeSpan ttl, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(group);
+        ArgumentException.ThrowIfNullOrEmpty(workerId);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttl, TimeSpan.Zero);
+        lock (_sync)
+        {
+            var now = _timeProvider.GetUtcNow();
+            var (task, claimedAt) = OwnClaimLocked(group, taskId, workerId, now);
+            if (!IsLeased(task, now))
+            {
+                throw new ClaimLostException($"Task {taskId}: the claim of worker '{workerId}' ran out at {task.NotBefore:O}; it is not revived.") { TaskId = taskId, WorkerId = workerId };
+            }
+
+            var extended = Replace(task with { NotBefore = now + ttl });
+            return new ValueTask<TaskClaim>(new TaskClaim(extended, workerId, claimedAt, extended.NotBefore));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<TaskItem>> FindAvailableAsync(string workerId, int limit, IReadOnlyCollection<string>? groups = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workerId);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        lock (_sync)
+        {
+            var now = _timeProvider.GetUtcNow();
+            var candidates = new List<(bool TriedHere, TaskItem Task)>();
+            foreach (var (group, index) in _groups)
+            {
+                if (groups is not null && !groups.Contains(group))
+                {
+                    continue;
+                }
+
+                // Enough of each kind to fill the answer whatever the mix: `limit` fresh ones and `limit` tried here.
+                int fresh = 0, triedHere = 0;
+                foreach (var entry in index.TakeWhile(entry => entry.NotBefore <= now))
+                {
+                    var tried = _claims.TryGetValue(entry.Id, out var claim) && claim.WorkerId == workerId;
+                    if ((tried ? ++triedHere : ++fresh) <= limit)
+                    {
+                        candidates.Add((tried, _tasks[entry.Id]));
+                    }
+
+                    if (fresh >= limit && triedHere >= limit)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            IReadOnlyList<TaskItem> available = [.. candidates.OrderBy(c => c.TriedHere).ThenBy(c => c.Task.NotBefore).ThenBy(c => c.Task.Id).Take(limit).Select(c => c.Task)];
+            return new ValueTask<IReadOnlyList<TaskItem>>(available);
+        }
+    }
+
+    private static bool IsLeased(TaskItem task, DateTimeOffset now) => task.NotBefore > now && task.NotBefore != task.ReadyAt;
+
+    private static TaskItem Schedule(TaskItem task, DateTimeOffset readyAt, DateTimeOffset now)
+    {
+        var at = readyAt == default ? now : readyAt;
+        return task with { NotBefore = at, ReadyAt = at };
+    }
+
+    private TaskItem FindLocked(string group, long taskId, string workerId) =>
+        _tasks.TryGetValue(taskId, out var task) && task.Group == group
+            ? task
+            : throw new ClaimNotFoundException($"Task {taskId} is not in group '{group}'.") { TaskId = taskId, WorkerId = workerId };
+
+    /// <summary>Finds the worker's own claim: live, or lapsed but not taken over since.</summary>
+    private (TaskItem Task, DateTimeOffset ClaimedAt) OwnClaimLocked(string group, long taskId, string workerId, DateTimeOffset now)
+    {
+        var task = FindLocked(group, taskId, workerId);
+        var current = _claims.TryGetValue(taskId, out var claim) && claim.LeaseVersion == task.LeaseVersion;
+        if (current && claim.WorkerId == workerId)
+        {
+            return (task, claim.ClaimedAt);
+        }
+
+        if (IsLeased(task, now) || (claim.WorkerId == workerId && !current))
+        {
+            throw new ClaimLostException($"Task {taskId}: worker '{workerId}' does not hold it any more; {(IsLeased(task, now) ? "another holder has it" : "it was taken over since")}.") { TaskId = taskId, WorkerId = workerId };
+        }
+
+        throw new ClaimNotFoundException($"Task {taskId} has no claim by worker '{workerId}'.") { TaskId = taskId, WorkerId = workerId };
+    }
+
+    private TaskItem? ClaimHeadLocked(string group, TimeSpan ownFor, DateTimeOffset now)
     {
         if (!_groups.TryGetValue(group, out var index) || index.Count == 0 || index.Min.NotBefore > now)
         {
@@ -115,9 +256,24 @@ public sealed class InMemoryTaskStore : ITaskStore
         }
 
         var head = _tasks[index.Min.Id];
-        return ownFor == TimeSpan.Zero
-            ? head
-            : Replace(head with { NotBefore = now + ownFor, LeaseVersion = head.LeaseVersion + 1, Attempts = head.Attempts + 1 });
+        return ownFor == TimeSpan.Zero ? head : Lease(head, ownFor, now);
+    }
+
+    private TaskItem Lease(TaskItem task, TimeSpan ownFor, DateTimeOffset now) =>
+        Replace(task with { NotBefore = now + ownFor, LeaseVersion = task.LeaseVersion + 1, Attempts = task.Attempts + 1 });
+
+    private void NotifyReady(IEnumerable<TaskItem?> changed)
+    {
+        if (TaskReady is not { } handlers)
+        {
+            return;
+        }
+
+        var now = _timeProvider.GetUtcNow();
+        foreach (var group in changed.Where(task => task is not null && task.NotBefore <= now).Select(task => task!.Group).Distinct())
+        {
+            handlers(group);
+        }
     }
 
     private TaskItem Put(TaskItem task)

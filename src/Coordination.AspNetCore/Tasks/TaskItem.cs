@@ -25,6 +25,12 @@ public sealed record TaskItem
     /// <value>When creating, <see langword="default"/> means now.</value>
     public DateTimeOffset NotBefore { get; init; }
 
+    /// <summary>Gets when the task became ready, or becomes ready: set by the store when the task is created, updated,
+    /// moved, disowned or released, and left alone by claims and renewals.</summary>
+    /// <value>Set by the store; a value given when creating or updating is ignored. At a claim, now minus
+    /// <see cref="ReadyAt"/> is how long the task waited in the queue (a lease that ran out counts as waiting).</value>
+    public DateTimeOffset ReadyAt { get; init; }
+
     /// <summary>Gets how many times the task was claimed.</summary>
     public int Attempts { get; init; }
 

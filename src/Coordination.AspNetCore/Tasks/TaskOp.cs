@@ -56,6 +56,18 @@ public sealed class TaskOp
         return new(TaskOpKind.Move, task, group, error);
     }
 
+    /// <summary>Gives a leased task back, fenced by its (Id, LeaseVersion): ready again at the store's now +
+    /// <paramref name="delay"/> (a retry's backoff, or zero to hand it on at once).</summary>
+    /// <param name="task">The task as its holder knows it.</param>
+    /// <param name="delay">How long from the store's now until the task is ready again.</param>
+    /// <param name="error">The error text to keep with it; <see langword="null"/> keeps the task's current error.</param>
+    /// <returns>The operation.</returns>
+    public static TaskOp Disown(TaskItem task, TimeSpan delay = default, string? error = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero);
+        return new(TaskOpKind.Disown, task, error: error, ownFor: delay);
+    }
+
     /// <summary>Asserts that a task still exists at this (Id, LeaseVersion); changes nothing.</summary>
     /// <param name="task">The task as the caller knows it.</param>
     /// <returns>The operation.</returns>
@@ -81,4 +93,5 @@ internal enum TaskOpKind
     Move,
     Pred,
     Reown,
+    Disown,
 }

@@ -73,7 +73,7 @@ public abstract class TaskStoreConformanceTests
 
         Assert.Equal(created.Take(3).Select(t => t.Id), batch.Select(t => t.Id));
         Assert.All(batch, t => Assert.Equal(1, t.LeaseVersion));
-        Assert.Equal(new TaskGroupCounts(2, 3), await store.CountAsync("g"));
+        Assert.Equal(new TaskGroupCounts(2, 3, 0), await store.CountAsync("g"));
     }
 
     [Fact]
@@ -85,7 +85,7 @@ public abstract class TaskStoreConformanceTests
 
         await Assert.ThrowsAsync<LeaseLostException>(() => store.DoAsync(TaskOp.Delete(created[0]), TaskOp.Create(New("h")), TaskOp.Pred(stale)).AsTask());
 
-        Assert.Equal(new TaskGroupCounts(2, 0), await store.CountAsync("g"));
+        Assert.Equal(new TaskGroupCounts(2, 0, 0), await store.CountAsync("g"));
         Assert.Equal(default, await store.CountAsync("h"));
     }
 
@@ -97,7 +97,7 @@ public abstract class TaskStoreConformanceTests
 
         await Assert.ThrowsAsync<ArgumentException>(() => store.DoAsync(TaskOp.Pred(task), TaskOp.Delete(task)).AsTask());
 
-        Assert.Equal(new TaskGroupCounts(1, 0), await store.CountAsync("g"));
+        Assert.Equal(new TaskGroupCounts(1, 0, 0), await store.CountAsync("g"));
     }
 
     [Fact]
@@ -211,18 +211,165 @@ public abstract class TaskStoreConformanceTests
         Assert.Equal(claimed.Id, error.TaskId);
     }
 
+    [Fact]
+    public async Task ReadyAt_IsSetWhenTheTaskBecomesReady_AndKeptByClaimsAndRenewals()
+    {
+        var store = CreateStore(Time);
+        var due = Time.GetUtcNow().AddSeconds(-5);
+        var created = (await store.DoAsync(TaskOp.Create(New("g") with { NotBefore = due, ReadyAt = Time.GetUtcNow().AddDays(1) })))[0];
+        Assert.Equal(due, created.ReadyAt);
+
+        var claimed = (await store.QueryAsync("g", Lease))!;
+        Time.Advance(TimeSpan.FromSeconds(3));
+        var renewed = (await store.DoAsync(TaskOp.Reown(claimed, Lease)))[0];
+        Assert.Equal((due, due), (claimed.ReadyAt, renewed.ReadyAt));
+
+        var disowned = (await store.DoAsync(TaskOp.Disown(renewed, TimeSpan.FromSeconds(10))))[0];
+        Assert.Equal(Time.GetUtcNow().AddSeconds(10), disowned.ReadyAt);
+        Assert.Equal(disowned.ReadyAt, disowned.NotBefore);
+    }
+
+    [Fact]
+    public async Task Count_TellsLeasedFromScheduled()
+    {
+        var store = CreateStore(Time);
+        await store.DoAsync(TaskOp.Create(New("g")), TaskOp.Create(New("g")), TaskOp.Create(New("g")), TaskOp.Create(New("g") with { NotBefore = Time.GetUtcNow().AddMinutes(1) }));
+
+        var claimed = (await store.QueryAsync("g", Lease))!;
+        Assert.Equal(new TaskGroupCounts(2, 1, 1), await store.CountAsync("g"));
+
+        await store.DoAsync(TaskOp.Disown(claimed, TimeSpan.FromSeconds(10)));
+        Assert.Equal(new TaskGroupCounts(2, 0, 2), await store.CountAsync("g"));
+
+        Time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(new TaskGroupCounts(4, 0, 0), await store.CountAsync("g"));
+        Assert.Equal(4, (await store.CountAsync("g")).Total);
+    }
+
+    [Fact]
+    public async Task Disown_GivesTheTaskBackAfterTheDelay_FencedAndKeepingTheError()
+    {
+        var store = CreateStore(Time);
+        await store.DoAsync(TaskOp.Create(New("g")));
+        var claimed = (await store.QueryAsync("g", Lease))!;
+
+        await store.DoAsync(TaskOp.Disown(claimed, TimeSpan.FromSeconds(5), "boom"));
+        await Assert.ThrowsAsync<LeaseLostException>(() => store.DoAsync(TaskOp.Disown(claimed with { LeaseVersion = 0 })).AsTask());
+        Assert.Null(await store.QueryAsync("g", Lease));
+        Time.Advance(TimeSpan.FromSeconds(5));
+        var again = (await store.QueryAsync("g", Lease))!;
+        Assert.Equal((claimed.Id, claimed.LeaseVersion + 1, 2, "boom"), (again.Id, again.LeaseVersion, again.Attempts, again.Error));
+
+        var handedOn = (await store.DoAsync(TaskOp.Disown(again)))[0];
+        Assert.Equal((Time.GetUtcNow(), "boom"), (handedOn.NotBefore, handedOn.Error));
+    }
+
+    [Fact]
+    public async Task Claim_TakesAReadyTaskByIdForAWorker_NullWhileAnotherClaimLives()
+    {
+        var store = CreateStore(Time);
+        var task = (await store.DoAsync(TaskOp.Create(New("g"))))[0];
+
+        var claim = (await store.ClaimAsync("g", task.Id, "w1", Lease))!;
+
+        Assert.Equal(("w1", Time.GetUtcNow(), Time.GetUtcNow() + Lease), (claim.WorkerId, claim.ClaimedAt, claim.ExpiresAt));
+        Assert.Equal((task.Id, 1L, 1), (claim.Task.Id, claim.Task.LeaseVersion, claim.Task.Attempts));
+        Assert.Null(await store.ClaimAsync("g", task.Id, "w2", Lease));
+        Assert.Null(await store.ClaimAsync("g", task.Id, "w1", Lease));
+        Assert.Null(await store.QueryAsync("g", Lease));
+        await Assert.ThrowsAsync<ClaimNotFoundException>(() => store.ClaimAsync("other", task.Id, "w2", Lease).AsTask());
+        await Assert.ThrowsAsync<ClaimNotFoundException>(() => store.ClaimAsync("g", task.Id + 100, "w2", Lease).AsTask());
+
+        Time.Advance(Lease);
+        var takeover = (await store.ClaimAsync("g", task.Id, "w2", Lease))!;
+        Assert.Equal(2, takeover.Task.LeaseVersion);
+
+        // Writes under a claim are fenced like any lease: the first holder's completion changes nothing.
+        await Assert.ThrowsAsync<LeaseLostException>(() => store.DoAsync(TaskOp.Delete(claim.Task)).AsTask());
+        await store.DoAsync(TaskOp.Delete(takeover.Task));
+        Assert.Equal(default, await store.CountAsync("g"));
+    }
+
+    [Fact]
+    public async Task Release_ByTheOwnerMakesTheTaskReadyAtOnce_OthersGetClaimLost_NoClaimGetsNotFound()
+    {
+        var store = CreateStore(Time);
+        var created = await store.DoAsync(TaskOp.Create(New("g")), TaskOp.Create(New("g")));
+        var claim = (await store.ClaimAsync("g", created[0].Id, "w1", Lease))!;
+
+        var lost = await Assert.ThrowsAsync<ClaimLostException>(() => store.ReleaseAsync("g", claim.Task.Id, "w2").AsTask());
+        Assert.Equal((claim.Task.Id, "w2"), (lost.TaskId, lost.WorkerId));
+        await Assert.ThrowsAsync<ClaimNotFoundException>(() => store.ReleaseAsync("g", created[1].Id, "w1").AsTask());
+        await Assert.ThrowsAsync<ClaimNotFoundException>(() => store.ReleaseAsync("g", created[1].Id + 100, "w1").AsTask());
+
+        await store.ReleaseAsync("g", claim.Task.Id, "w1");
+
+        Assert.Equal(new TaskGroupCounts(2, 0, 0), await store.CountAsync("g"));
+        var next = (await store.QueryAsync("g", Lease))!;
+        Assert.Equal((claim.Task.Id, 2L), (next.Id, next.LeaseVersion));
+
+        // Now an anonymous lease holds it: the old owner's release is refused.
+        await Assert.ThrowsAsync<ClaimLostException>(() => store.ReleaseAsync("g", claim.Task.Id, "w1").AsTask());
+    }
+
+    [Fact]
+    public async Task Extend_IsAbsolute_AndALapsedClaimIsNotRevived()
+    {
+        var store = CreateStore(Time);
+        var task = (await store.DoAsync(TaskOp.Create(New("g"))))[0];
+        var claim = (await store.ClaimAsync("g", task.Id, "w1", Lease))!;
+
+        Time.Advance(TimeSpan.FromSeconds(10));
+        var extended = await store.ExtendAsync("g", task.Id, "w1", Lease);
+        extended = await store.ExtendAsync("g", task.Id, "w1", Lease);
+
+        Assert.Equal(Time.GetUtcNow() + Lease, extended.ExpiresAt);
+        Assert.Equal((claim.ClaimedAt, claim.Task.LeaseVersion), (extended.ClaimedAt, extended.Task.LeaseVersion));
+        Assert.Null(await store.QueryAsync("g", Lease));
+        await Assert.ThrowsAsync<ClaimLostException>(() => store.ExtendAsync("g", task.Id, "w2", Lease).AsTask());
+
+        // Nobody took the task, but the claim ran out: the holder must learn that, not quietly get it back.
+        Time.Advance(Lease);
+        await Assert.ThrowsAsync<ClaimLostException>(() => store.ExtendAsync("g", task.Id, "w1", Lease).AsTask());
+        Assert.NotNull(await store.ClaimAsync("g", task.Id, "w2", Lease));
+        await Assert.ThrowsAsync<ClaimLostException>(() => store.ExtendAsync("g", task.Id, "w1", Lease).AsTask());
+        await Assert.ThrowsAsync<ClaimLostException>(() => store.ReleaseAsync("g", task.Id, "w1").AsTask());
+    }
+
+    [Fact]
+    public async Task FindAvailable_ListsReadyTasksWithoutClaiming_TasksThisWorkerGaveBackLast()
+    {
+        var store = CreateStore(Time);
+        var created = await store.DoAsync(
+            TaskOp.Create(New("g1")),
+            TaskOp.Create(New("g1")),
+            TaskOp.Create(New("g2")),
+            TaskOp.Create(New("g1") with { NotBefore = Time.GetUtcNow().AddMinutes(1) }),
+            TaskOp.Create(New("g2")));
+        var (a, b, c, leased) = (created[0].Id, created[1].Id, created[2].Id, created[4].Id);
+        await store.ClaimAsync("g2", leased, "w3", Lease);
+        await store.ClaimAsync("g1", a, "w1", Lease);
+        await store.ReleaseAsync("g1", a, "w1");
+
+        Assert.Equal([b, c, a], (await store.FindAvailableAsync("w1", 10)).Select(t => t.Id));
+        Assert.Equal([a, b, c], (await store.FindAvailableAsync("w2", 10)).Select(t => t.Id));
+        Assert.Equal([b, c], (await store.FindAvailableAsync("w1", 2)).Select(t => t.Id));
+        Assert.Equal([c], (await store.FindAvailableAsync("w1", 10, ["g2"])).Select(t => t.Id));
+        Assert.Equal(new TaskGroupCounts(2, 0, 1), await store.CountAsync("g1"));
+    }
+
     private static TaskItem New(string group) => new() { Group = group, Payload = "{}"u8.ToArray(), ContentType = "application/json" };
 
     /// <summary>Passes everything through and counts the lease renewals that succeeded.</summary>
-    private sealed class RenewalCountingStore(ITaskStore inner) : ITaskStore
+    private sealed class RenewalCountingStore(ITaskStore inner) : DelegatingTaskStore(inner)
     {
         private int _renewals;
 
         public int Renewals => Volatile.Read(ref _renewals);
 
-        public async ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
+        public override async ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
         {
-            var results = await inner.DoAsync(operations);
+            var results = await Inner.DoAsync(operations);
             if (operations is [{ Kind: TaskOpKind.Reown }])
             {
                 Interlocked.Increment(ref _renewals);
@@ -230,12 +377,6 @@ public abstract class TaskStoreConformanceTests
 
             return results;
         }
-
-        public ValueTask<TaskItem?> QueryAsync(string group, TimeSpan ownFor, CancellationToken cancellationToken = default) => inner.QueryAsync(group, ownFor, cancellationToken);
-
-        public ValueTask<IReadOnlyList<TaskItem>> ClaimBatchAsync(string group, TimeSpan ownFor, int max, CancellationToken cancellationToken = default) => inner.ClaimBatchAsync(group, ownFor, max, cancellationToken);
-
-        public ValueTask<TaskGroupCounts> CountAsync(string group, CancellationToken cancellationToken = default) => inner.CountAsync(group, cancellationToken);
     }
 }
 
@@ -271,13 +412,13 @@ public sealed class InMemoryTaskStoreTests : TaskStoreConformanceTests
     }
 
     /// <summary>A store whose renewals fail with a transient error.</summary>
-    private sealed class FailingRenewalStore(ITaskStore inner) : ITaskStore
+    private sealed class FailingRenewalStore(ITaskStore inner) : DelegatingTaskStore(inner)
     {
         private int _failed;
 
         public int FailedRenewals => Volatile.Read(ref _failed);
 
-        public ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
+        public override ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
         {
             if (operations.Length == 1 && operations[0].Kind == TaskOpKind.Reown)
             {
@@ -285,13 +426,7 @@ public sealed class InMemoryTaskStoreTests : TaskStoreConformanceTests
                 throw new TimeoutException("the database did not answer");
             }
 
-            return inner.DoAsync(operations);
+            return Inner.DoAsync(operations);
         }
-
-        public ValueTask<TaskItem?> QueryAsync(string group, TimeSpan ownFor, CancellationToken cancellationToken = default) => inner.QueryAsync(group, ownFor, cancellationToken);
-
-        public ValueTask<IReadOnlyList<TaskItem>> ClaimBatchAsync(string group, TimeSpan ownFor, int max, CancellationToken cancellationToken = default) => inner.ClaimBatchAsync(group, ownFor, max, cancellationToken);
-
-        public ValueTask<TaskGroupCounts> CountAsync(string group, CancellationToken cancellationToken = default) => inner.CountAsync(group, cancellationToken);
     }
 }

@@ -1,0 +1,21 @@
+using Coordination.Tasks;
+using Microsoft.Extensions.Hosting;
+
+namespace Coordination.AspNetCore;
+
+/// <summary>Starts a queue's workers with the host (after options were validated) and stops them gracefully.</summary>
+internal sealed class TaskWorkerLifetime(Func<TaskWorker> create) : IHostedService, IDisposable
+{
+    private TaskWorker? _worker;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _worker = create();
+        _worker.Start();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => _worker?.StopAsync(cancellationToken) ?? Task.CompletedTask;
+
+    public void Dispose() => _worker?.Dispose();
+}

@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using Coordination.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace Coordination.Tasks;
+
+/// <summary>
+/// Claims the ready tasks of one queue and runs them, at most <c>concurrency</c> at a time, each under a renewed lease.
+/// Success deletes the task; a failure retries it with backoff or moves it to the error group; nothing else settles it.
+/// </summary>
+internal sealed class TaskWorker : IDisposable
+{
+    private const string ActivityOperationName = "coordination.tasks";
+    private const double MaxJitter = 0.2;
+
+    private readonly TaskQueue _queue;
+    private readonly TaskQueueOptions _options;
+    private readonly int _concurrency;
+    private readonly Func<TaskItem, CancellationToken, Task> _handle;
+    private readonly TimeProvider _timeProvider;
+    private readonly TaskMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _slots;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _abort = new();
+    private readonly string _activityDisplayName;
+    private Task? _run;
+
+    public TaskWorker(TaskQueue queue, TaskQueueOptions options, int concurrency, Func<TaskItem, CancellationToken, Task> handle, TimeProvider timeProvider, TaskMetrics metrics, ILogger logger)
+    {
+        _queue = queue;
+        _options = options;
+        _concurrency = concurrency;
+        _handle = handle;
+        _timeProvider = timeProvider;
+        _metrics = metrics;
+        _logger = logger;
+        _slots = new SemaphoreSlim(concurrency, concurrency);
+        _activityDisplayName = $"{ActivityOperationName} {queue.Name}";
+    }
+
+    /// <summary>The delay before retry number <paramref name="attempt"/> + 1: the backoff doubled per attempt, capped, plus up to 20% jitter.</summary>
+    internal static TimeSpan RetryDelay(TaskQueueOptions options, int attempt, double jitter)
+    {
+        var doubled = options.RetryBackoff.Ticks * Math.Pow(2, Math.Max(0, attempt - 1));
+        var capped = Math.Min(doubled, options.MaxRetryBackoff.Ticks);
+        return TimeSpan.FromTicks((long)(capped * (1 + (MaxJitter * jitter))));
+    }
+
+    public void Start() => _run = Task.Run(RunAsync);
+
+    public void Dispose()
+    {
+        _stopping.Dispose();
+        _abort.Dispose();
+        _slots.Dispose();
+    }
+
+    /// <summary>Stops claiming, then waits for running handlers; when <paramref name="cancellationToken"/> fires they are
+    /// cancelled, and the tasks they give up are made claimable again at once.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_run is null)
+        {
+            return;
+        }
+
+        using (cancellationToken.Register(static state => ((CancellationTokenSource)state!).Cancel(), _abort))
+        {
+            await _run.ConfigureAwait(false);
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        var stopping = _stopping.Token;
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await _slots.WaitAsync(stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            var free = 1;
+            while (free < _concurrency && _slots.Wait(0))
+            {
+                free++;
+            }
+
+            // Read the signal before looking, so that a task enqueued while we look still wakes us.
+            var ready = _queue.ReadySignal;
+            IReadOnlyList<TaskItem> claimed;
+            try
+            {
+                claimed = await _queue.Store.ClaimBatchAsync(_queue.Group, _options.LeaseDuration, free, stopping).ConfigureAwait(false);
+            }
+            catch (Exception exception)
+            {
+                _slots.Release(free);
+                if (!stopping.IsCancellationRequested)
+                {
+                    TaskLog.ClaimFailed(_logger, _queue.Name, _options.PollInterval, exception);
+                    await WaitForWorkAsync(ready: null).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+
+            if (free > claimed.Count)
+            {
+                _slots.Release(free - claimed.Count);
+            }
+
+            foreach (var task in claimed)
+            {
+                _ = Task.Run(() => ProcessAsync(task));
+            }
+
+            if (claimed.Count < free)
+            {
+                await WaitForWorkAsync(ready).ConfigureAwait(false);
+            }
+        }
+
+        // Every slot back means no handler runs any more.
+        for (var i = 0; i < _concurrency; i++)
+        {
+            await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits for a wake-up (when given), the poll interval (retries, lapsed leases, other processes' tasks) or the stop.</summary>
+    private async Task WaitForWorkAsync(Task? ready)
+    {
+        using var poll = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        var interval = Task.Delay(_options.PollInterval, _timeProvider, poll.Token);
+        await (ready is null ? Task.WhenAny(interval) : Task.WhenAny(ready, interval)).ConfigureAwait(false);
+        await poll.CancelAsync().ConfigureAwait(false);
+    }
+
+    private async Task ProcessAsync(TaskItem task)
+    {
+        using var activity = CoordinationDiagnostics.ActivitySource.StartActivity(ActivityOperationName, ActivityKind.Internal);
+        if (activity is not null)
+        {
+            activity.DisplayName = _activityDisplayName;
+            activity.SetTag(CoordinationDiagnostics.NameTag, _queue.Name);
+            activity.SetTag("coordination.tasks.attempt", task.Attempts);
+        }
+
+        try
+        {
+            _metrics.Claimed(_queue.Name, _timeProvider.GetUtcNow() - task.ReadyAt);
+            await RunAndSettleAsync(task, activity).ConfigureAwait(false);
+        }
+        catch (LeaseLostException exception)
+        {
+            _metrics.LeaseLost(_queue.Name);
+            activity?.SetStatus(ActivityStatusCode.Error, "lease lost");
+            TaskLog.LeaseLost(_logger, _queue.Name, task.Id, task.LeaseVersion, exception);
+        }
+        catch (Exception exception)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, exception.Message);
+            TaskLog.SettleFailed(_logger, _queue.Name, task.Id, exception);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    /// <exception cref="LeaseLostException">The lease was lost while the handler ran or before the outcome was written.</exception>
+    private async Task RunAndSettleAsync(TaskItem task, Activity? activity)
+    {
+        Exception failure;
+        try
+        {
+            await _queue.Store.RunWithLeaseAsync(task, _handle, _options.EffectiveHeartbeat, _options.LeaseDuration, _timeProvider, _abort.Token).ConfigureAwait(false);
+            await _queue.Store.DoAsync(TaskOp.Delete(task)).ConfigureAwait(false);
+            _metrics.Completed(_queue.Name);
+            return;
+        }
+        catch (OperationCanceledException) when (_abort.IsCancellationRequested)
+        {
+            // Cut short by shutdown: not the task's fault, so the attempt is given back and the task is ready at once.
+            await _queue.Store.DoAsync(TaskOp.Update(task with { NotBefore = default, Attempts = task.Attempts - 1 })).ConfigureAwait(false);
+            TaskLog.Released(_logger, _queue.Name, task.Id);
+            return;
+        }
+        catch (Exception exception) when (exception is not LeaseLostException)
+        {
+            failure = exception;
+        }
+
+        _metrics.Failed(_queue.Name, failure);
+        activity?.SetStatus(ActivityStatusCode.Error, failure.Message);
+        activity?.SetTag(CoordinationDiagnostics.ErrorTypeTag, failure.GetType().FullName);
+        if (failure is PermanentTaskException || task.Attempts >= _options.MaxAttempts)
+        {
+            var error = failure is PermanentTaskException ? failure.Message : $"{failure.GetType().FullName}: {failure.Message}";
+            await _queue.Store.DoAsync(TaskOp.Move(task, _queue.ErrorGroup, error)).ConfigureAwait(false);
+            _metrics.DeadLettered(_queue.Name);
+            TaskLog.DeadLettered(_logger, _queue.Name, task.Id, _queue.ErrorGroup, task.Attempts, failure);
+            return;
+        }
+
+        var delay = RetryDelay(_options, task.Attempts, Random.Shared.NextDouble());
+        await _queue.Store.DoAsync(TaskOp.Disown(task, delay, $"{failure.GetType().FullName}: {failure.Message}")).ConfigureAwait(false);
+        TaskLog.Retrying(_logger, _queue.Name, task.Id, task.Attempts, delay, failure);
+    }
+}
