@@ -1,5 +1,6 @@
 using Coordination.AspNetCore;
 using Coordination.Batching;
+using Coordination.Tasks;
 using WebApi;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -10,6 +11,7 @@ builder.Services.AddSingleton<RunCounter>();
 builder.Services.AddSingleton<Catalog>();
 builder.Services.AddSingleton<CounterDatabase>();
 builder.Services.AddSingleton<Ledger>();
+builder.Services.AddSingleton<Outbox>();
 builder.Services.AddKeyedCoordination(coord =>
 {
     // The default policy: tag each response with X-SingleFlight so the demo shows who led and who followed.
@@ -31,6 +33,10 @@ builder.Services.AddKeyedCoordination(coord =>
         options.KeySelector = e => e.AccountId;
         options.RetryBackoff = TimeSpan.FromMilliseconds(500);
     });
+
+    // Durable tasks claimed with leases: four emails are sent at once; failures retry with backoff, then go to emails.errors.
+    coord.AddTaskQueue("emails", options => options.RetryBackoff = TimeSpan.FromMilliseconds(200))
+        .AddWorker<SendEmailHandler>(options => options.Concurrency = 4);
 });
 
 var app = builder.Build();
@@ -67,6 +73,30 @@ app.MapPost("/counters/{id}/increment", async (string id, [FromKeyedServices("co
 // last error, blocking id; POST /orders/events/keys/{account}/release → releases a parked account.
 app.MapOrderedIngestion<OrderEvent>("/orders/events", "orders");
 app.MapGet("/balances", (Ledger ledger) => ledger.Balances());
+
+// POST an email → 202 with the task id; a worker sends it. GET /tasks/emails → ready, leased, scheduled and error counts.
+app.MapPost("/emails", async (Email email, [FromKeyedServices("emails")] TaskQueue emails, CancellationToken cancellationToken) =>
+{
+    if (string.IsNullOrWhiteSpace(email.To) || !email.To.Contains('@', StringComparison.Ordinal))
+    {
+        return Results.ValidationProblem(new Dictionary<string, string[]> { ["to"] = ["An email address is required."] });
+    }
+
+    var task = await emails.EnqueueAsync(email, EmailJson.Default.Email, cancellationToken: cancellationToken);
+    return Results.Accepted("/tasks/emails", new { id = task.Id });
+});
+app.MapGet("/emails/sent", (Outbox outbox) => outbox.Snapshot());
+app.MapGet("/tasks/{queue}", async (string queue, IServiceProvider services, CancellationToken cancellationToken) =>
+{
+    if (services.GetKeyedService<TaskQueue>(queue) is not { } tasks)
+    {
+        return Results.Problem($"There is no task queue '{queue}'.", statusCode: StatusCodes.Status404NotFound);
+    }
+
+    var counts = await tasks.Store.CountAsync(tasks.Group, cancellationToken);
+    var errors = await tasks.Store.CountAsync(tasks.ErrorGroup, cancellationToken);
+    return Results.Ok(new { queue, tasks.Group, counts.Ready, counts.Leased, counts.Scheduled, Errors = errors.Total });
+});
 
 // How many times each handler really ran.
 app.MapGet("/stats", (RunCounter runs) => runs.Snapshot());

@@ -114,5 +114,55 @@ public sealed class SampleServiceTests
         Assert.InRange(runs.Runs("counters.saves"), 1, 100);
     }
 
+    [Fact]
+    public async Task Emails_AreSentByTheWorker_FailuresRetryOrMoveToTheErrorGroup_AndTheCountsShowIt()
+    {
+        await using var app = new CoordinationTestApp();
+        var client = app.CreateClient();
+        var outbox = app.Services.GetRequiredService<Outbox>();
+        var runs = app.Services.GetRequiredService<RunCounter>();
+
+        var accepted = await Task.WhenAll(
+            client.PostAsJsonAsync("/emails", new Email("ada@example.com", "hello", "Hi Ada")),
+            client.PostAsJsonAsync("/emails", new Email("bob@example.com", "flaky", "Hi Bob")),
+            client.PostAsJsonAsync("/emails", new Email("eve@example.invalid", "hello", "Hi Eve"))).DefaultTimeout();
+
+        Assert.All(accepted, r => Assert.Equal(HttpStatusCode.Accepted, r.StatusCode));
+        Assert.Equal("/tasks/emails", accepted[0].Headers.Location!.OriginalString);
+        Gate.WaitUntil(() => outbox.Count == 2, "both good emails are sent");
+        var counts = await client.GetFromJsonAsync<QueueCounts>("/tasks/emails");
+        Assert.Equal(new QueueCounts("emails", "emails", 0, 0, 0, 1), counts);
+        Assert.Equal(["Hi Ada", "Hi Bob"], (await client.GetFromJsonAsync<Email[]>("/emails/sent"))!.Select(e => e.Body).Order());
+        Assert.Equal(1 + 3 + 1, runs.Runs("emails.handled"));
+    }
+
+    [Theory]
+    [InlineData("{\"to\": \"ada@example.com\", ")]
+    [InlineData("{\"subject\": \"hello\", \"body\": \"hi\"}")]
+    [InlineData("{\"to\": \"not an address\", \"subject\": \"hello\", \"body\": \"hi\"}")]
+    public async Task Emails_BadInput_Gets400ProblemDetails_AndNothingIsEnqueued(string body)
+    {
+        await using var app = new CoordinationTestApp();
+        var client = app.CreateClient();
+
+        var response = await client.PostAsync("/emails", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(new QueueCounts("emails", "emails", 0, 0, 0, 0), await client.GetFromJsonAsync<QueueCounts>("/tasks/emails"));
+    }
+
+    [Fact]
+    public async Task Tasks_UnknownQueue_Gets404()
+    {
+        await using var app = new CoordinationTestApp();
+
+        var response = await app.CreateClient().GetAsync("/tasks/nope");
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+
+    private sealed record QueueCounts(string Queue, string Group, int Ready, int Leased, int Scheduled, int Errors);
+
     private sealed record CounterResponse(string Id, long Value);
 }
