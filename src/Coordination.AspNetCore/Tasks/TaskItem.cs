@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 
@@ -44,17 +45,26 @@ public sealed record TaskItem
     /// <value>For <see cref="Create{T}"/>, <c>application/json</c>.</value>
     public string? ContentType { get; init; }
 
+    /// <summary>Gets the W3C trace context (<c>traceparent</c>) of the code that created the task: the worker's activity
+    /// for the task continues that trace, so a request and the task it enqueued show up as one trace.</summary>
+    /// <value>Set from <see cref="Activity.Current"/> by <see cref="Create{T}"/> and <c>TaskQueue.EnqueueAsync</c>;
+    /// <see langword="null"/> when there was no activity.</value>
+    public string? TraceParent { get; init; }
+
     /// <summary>Creates a task whose payload is <paramref name="payload"/> as JSON.</summary>
     /// <typeparam name="T">The payload type.</typeparam>
     /// <param name="group">The group.</param>
     /// <param name="payload">The payload.</param>
     /// <param name="typeInfo">The JSON contract (source-generated or from <see cref="JsonSerializerOptions.GetTypeInfo"/>).</param>
-    /// <returns>A task to create with <see cref="TaskOp.Create"/>.</returns>
+    /// <returns>A task to create with <see cref="TaskOp.Create"/>; it carries the current trace context.</returns>
     public static TaskItem Create<T>(string group, T payload, JsonTypeInfo<T> typeInfo)
     {
         ArgumentException.ThrowIfNullOrEmpty(group);
-        return new TaskItem { Group = group, Payload = JsonSerializer.SerializeToUtf8Bytes(payload, typeInfo), ContentType = "application/json" };
+        return new TaskItem { Group = group, Payload = JsonSerializer.SerializeToUtf8Bytes(payload, typeInfo), ContentType = "application/json", TraceParent = CurrentTraceParent() };
     }
+
+    /// <summary>The current activity's W3C id, if there is one.</summary>
+    internal static string? CurrentTraceParent() => Activity.Current is { IdFormat: ActivityIdFormat.W3C } current ? current.Id : null;
 
     /// <summary>Reads the JSON payload.</summary>
     /// <typeparam name="T">The payload type.</typeparam>

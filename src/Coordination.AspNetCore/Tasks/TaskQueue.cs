@@ -63,7 +63,7 @@ public sealed class TaskQueue
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The created task, with its id.</returns>
     public ValueTask<TaskItem> EnqueueAsync(ReadOnlyMemory<byte> payload, string? contentType = null, DateTimeOffset notBefore = default, CancellationToken cancellationToken = default) =>
-        EnqueueAsync(new TaskItem { Group = Group, Payload = payload, ContentType = contentType, NotBefore = notBefore }, cancellationToken);
+        EnqueueAsync(new TaskItem { Group = Group, Payload = payload, ContentType = contentType, NotBefore = notBefore, TraceParent = TaskItem.CurrentTraceParent() }, cancellationToken);
 
     internal void SignalReady() => Interlocked.Exchange(ref _ready, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 

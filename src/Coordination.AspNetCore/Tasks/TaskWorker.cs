@@ -145,7 +145,10 @@ internal sealed class TaskWorker : IDisposable
 
     private async Task ProcessAsync(TaskItem task)
     {
-        using var activity = CoordinationDiagnostics.ActivitySource.StartActivity(ActivityOperationName, ActivityKind.Internal);
+        // The run continues the trace of the code that enqueued the task, if it recorded one.
+        using var activity = ActivityContext.TryParse(task.TraceParent, null, out var enqueuer)
+            ? CoordinationDiagnostics.ActivitySource.StartActivity(ActivityOperationName, ActivityKind.Consumer, enqueuer)
+            : CoordinationDiagnostics.ActivitySource.StartActivity(ActivityOperationName, ActivityKind.Consumer);
         if (activity is not null)
         {
             activity.DisplayName = _activityDisplayName;

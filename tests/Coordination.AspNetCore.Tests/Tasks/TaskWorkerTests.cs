@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Coordination.AspNetCore;
 using Coordination.Diagnostics;
@@ -290,6 +291,34 @@ public sealed class TaskWorkerTests : IAsyncDisposable
         Assert.Equal(new TaskGroupCounts(1, 0, 0), await Jobs.Store.CountAsync(Queue));
         var released = (await Jobs.Store.QueryAsync(Queue, TimeSpan.Zero))!;
         Assert.Equal((task.Id, 0), (released.Id, released.Attempts));
+    }
+
+    [Fact]
+    public async Task TaskRun_ContinuesTheTraceOfTheRequestThatEnqueuedIt()
+    {
+        var stopped = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name is CoordinationDiagnostics.ActivitySourceName or "test.requests",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = stopped.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var requests = new ActivitySource("test.requests");
+        await StartAsync((_, _) => Task.CompletedTask);
+
+        ActivityContext request;
+        using (var activity = requests.StartActivity("POST /emails")!)
+        {
+            request = activity.Context;
+            await Jobs.EnqueueAsync("x", TestJson.Default.String);
+        }
+
+        Gate.WaitUntil(() => stopped.Any(a => a.TraceId == request.TraceId && a.Source.Name == CoordinationDiagnostics.ActivitySourceName), "the task's activity stops");
+        var run = stopped.Single(a => a.TraceId == request.TraceId && a.Source.Name == CoordinationDiagnostics.ActivitySourceName);
+        Assert.Equal(request.SpanId, run.ParentSpanId);
+        Assert.Equal(("coordination.tasks jobs", ActivityKind.Consumer), (run.DisplayName, run.Kind));
+        Assert.Equal(Queue, run.GetTagItem("coordination.name"));
     }
 
     [Fact]
