@@ -4,7 +4,7 @@ using Microsoft.Extensions.Hosting;
 namespace Coordination.AspNetCore;
 
 /// <summary>Starts a queue's workers with the host (after options were validated) and stops them gracefully.</summary>
-internal sealed class TaskWorkerLifetime(Func<TaskWorker> create) : IHostedService, IDisposable
+internal sealed class TaskWorkerLifetime(Func<TaskWorker> create) : IHostedService, IAsyncDisposable
 {
     private TaskWorker? _worker;
 
@@ -17,5 +17,5 @@ internal sealed class TaskWorkerLifetime(Func<TaskWorker> create) : IHostedServi
 
     public Task StopAsync(CancellationToken cancellationToken) => _worker?.StopAsync(cancellationToken) ?? Task.CompletedTask;
 
-    public void Dispose() => _worker?.Dispose();
+    public ValueTask DisposeAsync() => _worker?.DisposeAsync() ?? ValueTask.CompletedTask;
 }

@@ -8,7 +8,7 @@ namespace Coordination.Tasks;
 /// Claims the ready tasks of one queue and runs them, at most <c>concurrency</c> at a time, each under a renewed lease.
 /// Success deletes the task; a failure retries it with backoff or moves it to the error group; nothing else settles it.
 /// </summary>
-internal sealed class TaskWorker : IDisposable
+internal sealed class TaskWorker : IAsyncDisposable
 {
     private const string ActivityOperationName = "coordination.tasks";
     private const double MaxJitter = 0.2;
@@ -25,6 +25,7 @@ internal sealed class TaskWorker : IDisposable
     private readonly CancellationTokenSource _abort = new();
     private readonly string _activityDisplayName;
     private Task? _run;
+    private int _disposed;
 
     public TaskWorker(TaskQueue queue, TaskQueueOptions options, int concurrency, Func<TaskItem, CancellationToken, Task> handle, TimeProvider timeProvider, TaskMetrics metrics, ILogger logger)
     {
@@ -49,8 +50,15 @@ internal sealed class TaskWorker : IDisposable
 
     public void Start() => _run = Task.Run(RunAsync);
 
-    public void Dispose()
+    /// <summary>Stops at once if the host did not stop the worker (handlers are cancelled, their tasks made claimable), then frees its resources.</summary>
+    public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        await StopCoreAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
         _stopping.Dispose();
         _abort.Dispose();
         _slots.Dispose();
@@ -58,7 +66,9 @@ internal sealed class TaskWorker : IDisposable
 
     /// <summary>Stops claiming, then waits for running handlers; when <paramref name="cancellationToken"/> fires they are
     /// cancelled, and the tasks they give up are made claimable again at once.</summary>
-    public async Task StopAsync(CancellationToken cancellationToken)
+    public Task StopAsync(CancellationToken cancellationToken) => Volatile.Read(ref _disposed) == 1 ? Task.CompletedTask : StopCoreAsync(cancellationToken);
+
+    private async Task StopCoreAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_run is null)

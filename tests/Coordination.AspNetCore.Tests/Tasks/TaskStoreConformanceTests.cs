@@ -165,6 +165,21 @@ public abstract class TaskStoreConformanceTests
     }
 
     [Fact]
+    public async Task Update_CanBringATaskBackFromTheErrorGroup()
+    {
+        var store = CreateStore(Time);
+        await store.DoAsync(TaskOp.Create(New("g")));
+        await store.DoAsync(TaskOp.Move((await store.QueryAsync("g", Lease))!, "g.errors", "poison"));
+        var dead = (await store.QueryAsync("g.errors", TimeSpan.Zero))!;
+
+        await store.DoAsync(TaskOp.Update(dead with { Group = "g", Attempts = 0, NotBefore = default }));
+
+        Assert.Equal(default, await store.CountAsync("g.errors"));
+        var revived = (await store.QueryAsync("g", Lease))!;
+        Assert.Equal((dead.Id, 1, "poison"), (revived.Id, revived.Attempts, revived.Error));
+    }
+
+    [Fact]
     public async Task RunWithLease_RenewsWhileTheWorkRuns_SoNobodyElseCanClaim()
     {
         var store = new RenewalCountingStore(CreateStore(Time));
