@@ -55,7 +55,7 @@ public sealed class InMemoryTaskStore : ITaskStore
                 results[i] = op.Kind switch
                 {
                     TaskOpKind.Create => Put(Schedule(op.Task with { Id = ++_lastId, LeaseVersion = 0 }, op.Task.NotBefore, now)),
-                    TaskOpKind.Delete => Remove(op.Task.Id),
+                    TaskOpKind.Delete => Remove(op.Task.Id, dropEmptyGroup: true),
                     TaskOpKind.Update => Replace(Schedule(op.Task, op.Task.NotBefore, now)),
                     TaskOpKind.Move => Replace(Schedule(_tasks[op.Task.Id] with { Group = op.Group!, Error = op.Error }, now, now)),
                     TaskOpKind.Disown => Replace(Schedule(_tasks[op.Task.Id] with { Error = op.Error ?? _tasks[op.Task.Id].Error }, now + op.OwnFor, now)),
@@ -288,17 +288,25 @@ public sealed class InMemoryTaskStore : ITaskStore
         return task;
     }
 
-    private TaskItem Remove(long id)
+    private TaskItem Remove(long id, bool dropEmptyGroup = false)
     {
         var task = _tasks[id];
         _tasks.Remove(id);
-        _groups[task.Group].Remove((task.NotBefore, task.Id));
+        var index = _groups[task.Group];
+        index.Remove((task.NotBefore, task.Id));
+
+        // Groups come and go (per tenant, say): one is forgotten when its last task completes or leaves.
+        if (dropEmptyGroup && index.Count == 0)
+        {
+            _groups.Remove(task.Group);
+        }
+
         return task;
     }
 
     private TaskItem Replace(TaskItem task)
     {
-        Remove(task.Id);
+        Remove(task.Id, dropEmptyGroup: task.Group != _tasks[task.Id].Group);
         return Put(task);
     }
 }
