@@ -48,14 +48,7 @@ public static class IngestionCoordinationBuilderExtensions
                 ingestionName,
                 options,
                 provider.GetRequiredKeyedService<IEventLog>(ingestionName),
-                async (ingested, context, cancellationToken) =>
-                {
-                    var scope = scopes.CreateAsyncScope();
-                    await using (scope.ConfigureAwait(false))
-                    {
-                        await scope.ServiceProvider.GetRequiredService<THandler>().HandleAsync(ingested, context, cancellationToken).ConfigureAwait(false);
-                    }
-                },
+                (ingested, context, cancellationToken) => ScopedHandler.RunAsync<THandler>(scopes, handler => handler.HandleAsync(ingested, context, cancellationToken)),
                 options.SerializerOptions ?? JsonSerializerOptions.Web,
                 provider.GetRequiredService<TimeProvider>(),
                 provider.GetRequiredService<IngestionMetrics>(),

@@ -49,14 +49,7 @@ public sealed class TaskQueueBuilder
                 provider.GetRequiredKeyedService<TaskQueue>(name),
                 provider.GetRequiredService<IOptionsMonitor<TaskQueueOptions>>().Get(name),
                 concurrency,
-                async (task, cancellationToken) =>
-                {
-                    var scope = scopes.CreateAsyncScope();
-                    await using (scope.ConfigureAwait(false))
-                    {
-                        await scope.ServiceProvider.GetRequiredService<THandler>().HandleAsync(task, cancellationToken).ConfigureAwait(false);
-                    }
-                },
+                (task, cancellationToken) => ScopedHandler.RunAsync<THandler>(scopes, handler => handler.HandleAsync(task, cancellationToken)),
                 provider.GetRequiredService<TimeProvider>(),
                 provider.GetRequiredService<TaskMetrics>(),
                 provider.GetRequiredService<ILoggerFactory>().CreateLogger("Coordination.AspNetCore.Tasks"));
