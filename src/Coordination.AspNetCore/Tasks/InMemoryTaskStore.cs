@@ -55,18 +55,13 @@ public sealed class InMemoryTaskStore : ITaskStore
                 results[i] = op.Kind switch
                 {
                     TaskOpKind.Create => Put(Schedule(op.Task with { Id = ++_lastId, LeaseVersion = 0 }, op.Task.NotBefore, now)),
-                    TaskOpKind.Delete => Remove(op.Task.Id, dropEmptyGroup: true),
+                    TaskOpKind.Delete => Complete(op.Task.Id),
                     TaskOpKind.Update => Replace(Schedule(op.Task, op.Task.NotBefore, now)),
                     TaskOpKind.Move => Replace(Schedule(_tasks[op.Task.Id] with { Group = op.Group!, Error = op.Error }, now, now)),
                     TaskOpKind.Disown => Replace(Schedule(_tasks[op.Task.Id] with { Error = op.Error ?? _tasks[op.Task.Id].Error }, now + op.OwnFor, now)),
                     TaskOpKind.Reown => Replace(_tasks[op.Task.Id] with { NotBefore = now + op.OwnFor }),
                     _ => _tasks[op.Task.Id],
                 };
-            }
-
-            foreach (var op in operations.Where(op => op.Kind == TaskOpKind.Delete))
-            {
-                _claims.Remove(op.Task.Id);
             }
         }
 
@@ -286,6 +281,12 @@ public sealed class InMemoryTaskStore : ITaskStore
 
         index.Add((task.NotBefore, task.Id));
         return task;
+    }
+
+    private TaskItem Complete(long id)
+    {
+        _claims.Remove(id);
+        return Remove(id, dropEmptyGroup: true);
     }
 
     private TaskItem Remove(long id, bool dropEmptyGroup = false)
