@@ -160,7 +160,7 @@ public sealed class TaskWorkerTests : IAsyncDisposable
         var enqueuedAt = _time.GetUtcNow();
 
         await Jobs.EnqueueAsync("poison", TestJson.Default.String);
-        AdvanceUntil(() => Jobs.Store.CountAsync(Jobs.ErrorGroup).AsTask().Result.Total == 1, TimeSpan.FromSeconds(1), "the task reaches the error group");
+        _time.AdvanceUntil(() => Jobs.Store.CountAsync(Jobs.ErrorGroup).AsTask().Result.Total == 1, TimeSpan.FromSeconds(1), "the task reaches the error group");
 
         var failed = (await Jobs.Store.QueryAsync(Jobs.ErrorGroup, TimeSpan.Zero))!;
         Assert.Equal(3, failed.Attempts);
@@ -194,7 +194,7 @@ public sealed class TaskWorkerTests : IAsyncDisposable
         var task = await Jobs.EnqueueAsync("x", TestJson.Default.String);
 
         Gate.WaitUntil(() => Jobs.Store.CountAsync(Queue).AsTask().Result == new TaskGroupCounts(0, 0, 1), "the task waits out its backoff");
-        AdvanceUntil(() => retried.Task.IsCompleted, TimeSpan.FromSeconds(0.2), "the task is retried");
+        _time.AdvanceUntil(() => retried.Task.IsCompleted, TimeSpan.FromSeconds(0.2), "the task is retried");
         var retry = await retried.Task;
         Assert.Equal((task.Id, 2, "System.TimeoutException: smtp timed out"), (retry.Id, retry.Attempts, retry.Error));
     }
@@ -213,7 +213,7 @@ public sealed class TaskWorkerTests : IAsyncDisposable
             return Task.CompletedTask;
         }, store: store);
 
-        AdvanceUntil(() => run.Task.IsCompleted, TimeSpan.FromSeconds(1), "the task is picked up again");
+        _time.AdvanceUntil(() => run.Task.IsCompleted, TimeSpan.FromSeconds(1), "the task is picked up again");
 
         var (again, at) = await run.Task;
         Assert.True(at >= leaseEnd, $"claimed at {at:O}, before the lease ended at {leaseEnd:O}");
@@ -420,22 +420,6 @@ public sealed class TaskWorkerTests : IAsyncDisposable
         });
         _host = builder.Build();
         await _host.StartAsync();
-    }
-
-    /// <summary>Moves the clock a step at a time until the workers (polling on that clock) make the condition true.</summary>
-    private void AdvanceUntil(Func<bool> condition, TimeSpan step, string what)
-    {
-        for (var i = 0; i < 600; i++)
-        {
-            if (SpinWait.SpinUntil(condition, TimeSpan.FromMilliseconds(50)))
-            {
-                return;
-            }
-
-            _time.Advance(step);
-        }
-
-        Assert.Fail($"Timed out advancing the clock until {what}.");
     }
 
     /// <summary>The handler the tests register: runs the test's script; a new instance per task.</summary>
