@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Coordination.AspNetCore;
 using Coordination.Batching;
 using Coordination.Diagnostics;
+using Coordination.Tests.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
@@ -86,6 +87,8 @@ public sealed class BatchProcessorHostingTests
         };
         store.ReleaseLoads();
         await Task.WhenAll(calls).ContinueWith(_ => { }, TaskScheduler.Default).DefaultTimeout();
+        // Callers are answered first; the batch records its size and duration just after.
+        Gate.WaitUntil(() => durations.GetMeasurementSnapshot().Count == 1, "the batch records its metrics");
 
         var snapshot = operations.GetMeasurementSnapshot();
         Assert.All(snapshot, m => Assert.Equal("counters", m.Tags[CoordinationDiagnostics.NameTag]));

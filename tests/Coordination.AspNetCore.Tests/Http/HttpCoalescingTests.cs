@@ -47,7 +47,7 @@ public sealed class HttpCoalescingTests
         var client = app.CreateClient();
 
         var requests = new[] { Send(client, "/mine", "Bearer alice"), Send(client, "/mine", "Bearer alice"), Send(client, "/public", "Bearer alice"), Send(client, "/public", "Bearer bob") };
-        Gate.WaitUntil(() => gate.Entered == 2, "one run per endpoint");
+        Gate.WaitUntil(() => gate.Entered == 2 && WaitingOn(app, "/mine") == 2 && WaitingOn(app, "/public") == 2, "one run per endpoint, two requests in each");
         gate.Open();
         await Task.WhenAll(requests).DefaultTimeout();
 
@@ -298,7 +298,7 @@ public sealed class HttpCoalescingTests
         var plain = Enumerable.Range(0, 3).Select(_ => client.GetAsync("/plain")).ToArray();
         var own = Enumerable.Range(0, 3).Select(_ => client.GetAsync("/grouped/own")).ToArray();
         var shared = Enumerable.Range(0, 3).Select(_ => client.GetAsync("/grouped/shared")).ToArray();
-        Gate.WaitUntil(() => gate.Entered == 7, "three plain, three opted-out and one shared run");
+        Gate.WaitUntil(() => gate.Entered == 7 && WaitingOn(app, "/grouped/shared") == 3, "three plain, three opted-out and one shared run");
         gate.Open();
         var all = await Task.WhenAll(plain.Concat(own).Concat(shared)).DefaultTimeout();
 

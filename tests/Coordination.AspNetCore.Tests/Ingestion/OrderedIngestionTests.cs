@@ -92,8 +92,7 @@ public sealed class OrderedIngestionTests
         Assert.Equal(1, failed.Attempts);
         Assert.Equal("scripted retryable failure", failed.LastError);
 
-        time.Advance(TimeSpan.FromMinutes(1));
-        Gate.WaitUntil(() => Status(client, held).State == "Succeeded", "both succeed in order after the retry");
+        time.AdvanceUntil(() => Status(client, held).State == "Succeeded", TimeSpan.FromMinutes(1), "both succeed in order after the retry");
         Assert.Equal("Succeeded", Status(client, blocker).State);
         Assert.Equal(2, Status(client, blocker).Attempts);
     }
@@ -118,8 +117,7 @@ public sealed class OrderedIngestionTests
         Assert.Equal("events", blocked.LastMeasurement.Tags["coordination.name"]);
         Assert.InRange(age.LastMeasurement!.Value, 30, 31);
 
-        time.Advance(TimeSpan.FromSeconds(30));
-        Gate.WaitUntil(() => Status(client, ids[1]).State == "Succeeded", "both succeeded");
+        time.AdvanceUntil(() => Status(client, ids[1]).State == "Succeeded", TimeSpan.FromSeconds(30), "both succeeded");
         Gate.WaitUntil(() => { blocked.RecordObservableInstruments(); return blocked.LastMeasurement!.Value == 0; }, "no key is blocked any more");
 
         long Count(string result) => events.GetMeasurementSnapshot().Where(m => Equals(m.Tags["coordination.ingestion.result"], result)).Sum(m => m.Value);
