@@ -25,7 +25,6 @@ internal sealed class TaskWorker : IAsyncDisposable
     private readonly CancellationTokenSource _abort = new();
     private readonly string _activityDisplayName;
     private Task? _run;
-    private int _disposed;
 
     public TaskWorker(TaskQueue queue, TaskQueueOptions options, int concurrency, Func<TaskItem, CancellationToken, Task> handle, TimeProvider timeProvider, TaskMetrics metrics, ILogger logger)
     {
@@ -50,25 +49,14 @@ internal sealed class TaskWorker : IAsyncDisposable
 
     public void Start() => _run = Task.Run(RunAsync);
 
-    /// <summary>Stops at once if the host did not stop the worker (handlers are cancelled, their tasks made claimable), then frees its resources.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
-        {
-            return;
-        }
-
-        await StopCoreAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
-        _stopping.Dispose();
-        _abort.Dispose();
-        _slots.Dispose();
-    }
+    /// <summary>Stops at once if the host did not stop the worker: handlers are cancelled and their tasks made claimable.</summary>
+    /// <remarks>Nothing is disposed: the sources have no timers or links, and the host may still be stopping the worker on
+    /// another thread (seen under WebApplicationFactory, where a stop and the container's disposal overlap).</remarks>
+    public async ValueTask DisposeAsync() => await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
 
     /// <summary>Stops claiming, then waits for running handlers; when <paramref name="cancellationToken"/> fires they are
-    /// cancelled, and the tasks they give up are made claimable again at once.</summary>
-    public Task StopAsync(CancellationToken cancellationToken) => Volatile.Read(ref _disposed) == 1 ? Task.CompletedTask : StopCoreAsync(cancellationToken);
-
-    private async Task StopCoreAsync(CancellationToken cancellationToken)
+    /// cancelled, and the tasks they give up are made claimable again at once. Safe to call more than once, concurrently.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_run is null)

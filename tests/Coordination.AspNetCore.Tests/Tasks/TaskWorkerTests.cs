@@ -304,6 +304,28 @@ public sealed class TaskWorkerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task DisposedWhileTheHostStopsIt_NeitherThrows_AndTheTaskIsGivenBack()
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await StartAsync(async (_, ct) =>
+        {
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+        });
+        var task = await Jobs.EnqueueAsync("x", TestJson.Default.String);
+        await started.Task.DefaultTimeout();
+        var worker = _host!.Services.GetServices<IHostedService>().OfType<TaskWorkerLifetime>().Single();
+
+        var stop = _host.StopAsync();
+        await worker.DisposeAsync();
+        await stop.DefaultTimeout();
+        await worker.StopAsync(CancellationToken.None);
+
+        var released = (await Jobs.Store.QueryAsync(Queue, TimeSpan.Zero))!;
+        Assert.Equal((task.Id, 0), (released.Id, released.Attempts));
+    }
+
+    [Fact]
     public async Task TaskRun_ContinuesTheTraceOfTheRequestThatEnqueuedIt()
     {
         var stopped = new ConcurrentQueue<Activity>();
