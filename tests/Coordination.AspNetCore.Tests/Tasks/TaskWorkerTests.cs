@@ -143,6 +143,7 @@ public sealed class TaskWorkerTests : IAsyncDisposable
     public async Task PoisonTask_IsRetriedWithGrowingBackoff_ThenEndsInTheErrorGroupAfterMaxAttempts()
     {
         var runs = new ConcurrentQueue<(DateTimeOffset At, int Attempt)>();
+        var store = new DisownRecordingStore(new InMemoryTaskStore(_time));
         await StartAsync(
             (task, _) =>
             {
@@ -153,13 +154,15 @@ public sealed class TaskWorkerTests : IAsyncDisposable
             {
                 o.MaxAttempts = 3;
                 o.RetryBackoff = TimeSpan.FromSeconds(4);
-            });
+            },
+            store: store);
         using var failedRuns = Collect("coordination.tasks.failed");
         using var deadLettered = Collect("coordination.tasks.dead_lettered");
         using var completed = Collect("coordination.tasks.completed");
         var enqueuedAt = _time.GetUtcNow();
 
         await Jobs.EnqueueAsync("poison", TestJson.Default.String);
+        Gate.WaitUntil(() => runs.Count == 1, "the first run, on a clock that has not moved");
         _time.AdvanceUntil(() => Jobs.Store.CountAsync(Jobs.ErrorGroup).AsTask().Result.Total == 1, TimeSpan.FromSeconds(1), "the task reaches the error group");
 
         var failed = (await Jobs.Store.QueryAsync(Jobs.ErrorGroup, TimeSpan.Zero))!;
@@ -168,8 +171,14 @@ public sealed class TaskWorkerTests : IAsyncDisposable
         Assert.Equal([1, 2, 3], runs.Select(r => r.Attempt));
         var at = runs.Select(r => r.At).ToArray();
         Assert.Equal(enqueuedAt, at[0]);
-        Assert.InRange(at[1] - at[0], TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(4 * 1.2 + 1));
-        Assert.InRange(at[2] - at[1], TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(8 * 1.2 + 1));
+        Assert.Collection(
+            store.Delays,
+            first => Assert.InRange(first, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(4 * 1.2)),
+            second => Assert.InRange(second, TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(8 * 1.2)));
+
+        // No retry runs early; how late it runs depends on when the worker next looks, so only the lower bound holds.
+        Assert.True(at[1] - at[0] >= store.Delays[0], $"retry 1 ran {at[1] - at[0]} after the failure");
+        Assert.True(at[2] - at[1] >= store.Delays[1], $"retry 2 ran {at[2] - at[1]} after the failure");
         Assert.Equal(default, await Jobs.Store.CountAsync(Queue));
         Assert.Equal(3, failedRuns.GetMeasurementSnapshot().EvaluateAsCounter());
         Assert.Equal(1, deadLettered.GetMeasurementSnapshot().EvaluateAsCounter());
@@ -458,6 +467,24 @@ public sealed class TaskWorkerTests : IAsyncDisposable
         }
 
         internal sealed record Script(Func<TaskItem, CancellationToken, Task> Handle);
+    }
+
+    /// <summary>Records the backoff of every retry the worker schedules.</summary>
+    private sealed class DisownRecordingStore(ITaskStore inner) : DelegatingTaskStore(inner)
+    {
+        private readonly ConcurrentQueue<TimeSpan> _delays = new();
+
+        public IReadOnlyList<TimeSpan> Delays => [.. _delays];
+
+        public override ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
+        {
+            foreach (var operation in operations.Where(o => o.Kind == TaskOpKind.Disown))
+            {
+                _delays.Enqueue(operation.OwnFor);
+            }
+
+            return base.DoAsync(operations);
+        }
     }
 
     /// <summary>Stalls the first renewal until the test resumes it, as a paused process would.</summary>
