@@ -328,33 +328,31 @@ public sealed class HttpCoalescingTests
     }
 
     [Fact]
-    public void AttributeOnMinimalApiHandler_WithoutUseSingleFlight_FailsAtStartup()
+    public async Task AttributeOnMinimalApiHandler_WithoutUseSingleFlight_FailsAtStartup()
     {
-        using var app = new CoordinationTestApp(map => map.MapGet("/attributed", [SingleFlight] () => "x"));
-
-        var error = Assert.Throws<InvalidOperationException>(() => app.CreateClient());
+        var error = Assert.IsType<InvalidOperationException>(await StartupFailure.CaptureAsync(app => app.MapGet("/attributed", [SingleFlight] () => "x")));
 
         Assert.Contains("UseSingleFlight", error.Message);
         Assert.Contains("/attributed", error.Message);
     }
 
     [Fact]
-    public void UnknownPolicyName_FailsAtStartup()
+    public async Task UnknownPolicyName_FailsAtStartup()
     {
-        using var app = new CoordinationTestApp(map => map.MapGet("/named", () => "x").WithSingleFlight("nope"));
-
-        var error = Assert.Throws<InvalidOperationException>(() => app.CreateClient());
+        var error = Assert.IsType<InvalidOperationException>(await StartupFailure.CaptureAsync(
+            app => app.MapGet("/named", () => "x").WithSingleFlight("nope"),
+            coordination: coord => coord.AddSingleFlight("catalog")));
 
         Assert.Contains("'nope'", error.Message);
         Assert.Contains("catalog", error.Message);
     }
 
     [Fact]
-    public void InvalidPolicyOption_FailsAtStartupNamingTheOption()
+    public async Task InvalidPolicyOption_FailsAtStartupNamingTheOption()
     {
-        using var app = new CoordinationTestApp(coordination: coord => coord.AddSingleFlight("broken", p => p.MaxResponseBodySize = -5));
-
-        var error = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => app.CreateClient());
+        var error = Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(await StartupFailure.CaptureAsync(
+            _ => { },
+            coordination: coord => coord.AddSingleFlight("broken", p => p.MaxResponseBodySize = -5)));
 
         Assert.Contains("'broken'", error.Message);
         Assert.Contains("MaxResponseBodySize", error.Message);
