@@ -289,8 +289,8 @@ public sealed class TaskWorkerTests : IAsyncDisposable
         Assert.Equal(default, await Jobs.Store.CountAsync(Queue));
     }
 
-    [Fact]
-    public async Task ShutdownTimeout_CancelsHandlers_AndTheirTasksAreClaimableAtOnce_WithTheAttemptGivenBack()
+    /// <summary>Starts the worker with a handler that runs until its token is cancelled, and one task it is running.</summary>
+    private async Task<TaskItem> StartWithOneTaskRunningUntilCancelledAsync()
     {
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await StartAsync(async (_, ct) =>
@@ -300,6 +300,13 @@ public sealed class TaskWorkerTests : IAsyncDisposable
         });
         var task = await Jobs.EnqueueAsync("x", TestJson.Default.String);
         await started.Task.DefaultTimeout();
+        return task;
+    }
+
+    [Fact]
+    public async Task ShutdownTimeout_CancelsHandlers_AndTheirTasksAreClaimableAtOnce_WithTheAttemptGivenBack()
+    {
+        var task = await StartWithOneTaskRunningUntilCancelledAsync();
         using var shutdownTimeout = new CancellationTokenSource();
 
         var stop = _host!.StopAsync(shutdownTimeout.Token);
@@ -315,14 +322,7 @@ public sealed class TaskWorkerTests : IAsyncDisposable
     [Fact]
     public async Task DisposedWhileTheHostStopsIt_NeitherThrows_AndTheTaskIsGivenBack()
     {
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await StartAsync(async (_, ct) =>
-        {
-            started.TrySetResult();
-            await Task.Delay(Timeout.Infinite, ct);
-        });
-        var task = await Jobs.EnqueueAsync("x", TestJson.Default.String);
-        await started.Task.DefaultTimeout();
+        var task = await StartWithOneTaskRunningUntilCancelledAsync();
         var worker = _host!.Services.GetServices<IHostedService>().OfType<TaskWorkerLifetime>().Single();
 
         var stop = _host.StopAsync();
