@@ -2,9 +2,9 @@ using System.Net;
 using System.Net.Http.Json;
 using Coordination.AspNetCore;
 using Coordination.Diagnostics;
+using Coordination.Tasks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
-using Coordination.Tasks;
 using Microsoft.Extensions.Time.Testing;
 using WebApi;
 

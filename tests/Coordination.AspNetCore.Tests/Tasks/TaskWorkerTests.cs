@@ -143,7 +143,7 @@ public sealed class TaskWorkerTests : IAsyncDisposable
     public async Task PoisonTask_IsRetriedWithGrowingBackoff_ThenEndsInTheErrorGroupAfterMaxAttempts()
     {
         var runs = new ConcurrentQueue<(DateTimeOffset At, int Attempt)>();
-        var store = new DisownRecordingStore(new InMemoryTaskStore(_time));
+        var store = new BackoffRecordingStore(new InMemoryTaskStore(_time));
         await StartAsync(
             (task, _) =>
             {
@@ -287,20 +287,6 @@ public sealed class TaskWorkerTests : IAsyncDisposable
         await stop.DefaultTimeout();
         Assert.Equal(1, completed.GetMeasurementSnapshot().EvaluateAsCounter());
         Assert.Equal(default, await Jobs.Store.CountAsync(Queue));
-    }
-
-    /// <summary>Starts the worker with a handler that runs until its token is cancelled, and one task it is running.</summary>
-    private async Task<TaskItem> StartWithOneTaskRunningUntilCancelledAsync()
-    {
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await StartAsync(async (_, ct) =>
-        {
-            started.TrySetResult();
-            await Task.Delay(Timeout.Infinite, ct);
-        });
-        var task = await Jobs.EnqueueAsync("x", TestJson.Default.String);
-        await started.Task.DefaultTimeout();
-        return task;
     }
 
     [Fact]
@@ -453,6 +439,20 @@ public sealed class TaskWorkerTests : IAsyncDisposable
         await _host.StartAsync();
     }
 
+    /// <summary>Starts the worker with a handler that runs until its token is cancelled, and one task it is running.</summary>
+    private async Task<TaskItem> StartWithOneTaskRunningUntilCancelledAsync()
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await StartAsync(async (_, ct) =>
+        {
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+        });
+        var task = await Jobs.EnqueueAsync("x", TestJson.Default.String);
+        await started.Task.DefaultTimeout();
+        return task;
+    }
+
     /// <summary>The handler the tests register: runs the test's script; a new instance per task.</summary>
     internal sealed class ScriptedHandler(ScriptedHandler.Script script) : ITaskHandler
     {
@@ -470,7 +470,7 @@ public sealed class TaskWorkerTests : IAsyncDisposable
     }
 
     /// <summary>Records the backoff of every retry the worker schedules.</summary>
-    private sealed class DisownRecordingStore(ITaskStore inner) : DelegatingTaskStore(inner)
+    private sealed class BackoffRecordingStore(ITaskStore inner) : DelegatingTaskStore(inner)
     {
         private readonly ConcurrentQueue<TimeSpan> _delays = new();
 
