@@ -5,12 +5,14 @@ namespace Coordination.Tasks;
 /// <c>now()</c>). Implementations pass the same conformance suite.</remarks>
 public interface ITaskStore
 {
-    /// <summary>Applies operations atomically: all or none.</summary>
+    /// <summary>Applies operations atomically: all or none. <see cref="TaskStoreExtensions.DoAsync(ITaskStore, TaskOp[])"/>
+    /// takes them as arguments.</summary>
     /// <param name="operations">The operations; a task may appear in only one of them.</param>
+    /// <param name="cancellationToken">Cancels the call; once it has been sent, it may still have been applied.</param>
     /// <returns>The task each operation produced (the created task with its id; the deleted task; the new state).</returns>
     /// <exception cref="LeaseLostException">A task named by (Id, LeaseVersion) is gone or was claimed since.</exception>
     /// <exception cref="ArgumentException">A task appears in more than one operation.</exception>
-    ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations);
+    ValueTask<IReadOnlyList<TaskItem>> DoAsync(IReadOnlyList<TaskOp> operations, CancellationToken cancellationToken = default);
 
     /// <summary>Claims the ready task of a group with the smallest (not-before, id): not-before becomes now +
     /// <paramref name="ownFor"/>, and its lease version and attempts go up. With a zero <paramref name="ownFor"/>, only peeks.</summary>

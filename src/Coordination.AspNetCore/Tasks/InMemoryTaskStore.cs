@@ -2,7 +2,7 @@ namespace Coordination.Tasks;
 
 /// <summary>An <see cref="ITaskStore"/> in process memory: one lock, ids from a counter that is never reset.</summary>
 /// <remarks>Tasks live as long as the process. Its <see cref="TimeProvider"/> is the only clock leases are measured by.</remarks>
-public sealed class InMemoryTaskStore : ITaskStore
+public sealed class InMemoryTaskStore : ITaskStore, ITaskReadyNotifier
 {
     private readonly Lock _sync = new();
     private readonly Dictionary<long, TaskItem> _tasks = [];
@@ -10,6 +10,7 @@ public sealed class InMemoryTaskStore : ITaskStore
 
     // The last named claim of each task; it is live while the task is still leased at the claim's version.
     private readonly Dictionary<long, (string WorkerId, long LeaseVersion, DateTimeOffset ClaimedAt)> _claims = [];
+    private readonly TaskReadySubscriptions _subscriptions = new();
     private readonly TimeProvider _timeProvider;
     private long _lastId;
 
@@ -17,21 +18,23 @@ public sealed class InMemoryTaskStore : ITaskStore
     /// <param name="timeProvider">The store's clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
     public InMemoryTaskStore(TimeProvider? timeProvider = null) => _timeProvider = timeProvider ?? TimeProvider.System;
 
-    /// <summary>Raised, outside the store's lock, with the group of a task that became ready at once (created, updated,
-    /// moved, disowned or released), so idle workers in this process wake without polling.</summary>
-    internal event Action<string>? TaskReady;
+    /// <inheritdoc />
+    /// <remarks>Callbacks run outside the store's lock when a task became ready at once (created, updated, moved,
+    /// disowned or released), so idle workers in this process wake without polling.</remarks>
+    public IDisposable Subscribe(string group, Action onReady) => _subscriptions.Subscribe(group, onReady);
 
     /// <inheritdoc />
-    public ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
+    public ValueTask<IReadOnlyList<TaskItem>> DoAsync(IReadOnlyList<TaskOp> operations, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(operations);
+        cancellationToken.ThrowIfCancellationRequested();
         var named = operations.Where(op => op.Kind != TaskOpKind.Create).Select(op => op.Task.Id).ToList();
         if (named.Count != named.Distinct().Count())
         {
             throw new ArgumentException("A task appears in more than one operation of the same call.", nameof(operations));
         }
 
-        var results = new TaskItem[operations.Length];
+        var results = new TaskItem[operations.Count];
         lock (_sync)
         {
             // Check every fence first, so that a failing call changes nothing.
@@ -49,7 +52,7 @@ public sealed class InMemoryTaskStore : ITaskStore
             }
 
             var now = _timeProvider.GetUtcNow();
-            for (var i = 0; i < operations.Length; i++)
+            for (var i = 0; i < operations.Count; i++)
             {
                 var op = operations[i];
                 results[i] = op.Kind switch
@@ -150,7 +153,7 @@ public sealed class InMemoryTaskStore : ITaskStore
             Replace(Schedule(task, now, now));
         }
 
-        TaskReady?.Invoke(group);
+        _subscriptions.Notify(group);
         return ValueTask.CompletedTask;
     }
 
@@ -259,15 +262,10 @@ public sealed class InMemoryTaskStore : ITaskStore
 
     private void NotifyReady(IEnumerable<TaskItem?> changed)
     {
-        if (TaskReady is not { } handlers)
-        {
-            return;
-        }
-
         var now = _timeProvider.GetUtcNow();
         foreach (var group in changed.Where(task => task is not null && task.NotBefore <= now).Select(task => task!.Group).Distinct())
         {
-            handlers(group);
+            _subscriptions.Notify(group);
         }
     }
 

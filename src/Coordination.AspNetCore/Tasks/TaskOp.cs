@@ -15,15 +15,25 @@ public sealed class TaskOp
         OwnFor = ownFor;
     }
 
-    internal TaskOpKind Kind { get; }
+    /// <summary>Gets what the operation does.</summary>
+    public TaskOpKind Kind { get; }
 
-    internal TaskItem Task { get; }
+    /// <summary>Gets the task: the one to create, or the one named by (Id, LeaseVersion), with its new values for
+    /// <see cref="TaskOpKind.Update"/>.</summary>
+    public TaskItem Task { get; }
 
-    internal string? Group { get; }
+    /// <summary>Gets the target group of a <see cref="TaskOpKind.Move"/>.</summary>
+    /// <value><see langword="null"/> for every other kind.</value>
+    public string? Group { get; }
 
-    internal string? Error { get; }
+    /// <summary>Gets the error text a <see cref="TaskOpKind.Move"/> or <see cref="TaskOpKind.Disown"/> keeps with the task.</summary>
+    /// <value><see langword="null"/> when none is given (a disown then keeps the task's current error).</value>
+    public string? Error { get; }
 
-    internal TimeSpan OwnFor { get; }
+    /// <summary>Gets the lease length of a <see cref="TaskOpKind.Reown"/>, or the delay of a <see cref="TaskOpKind.Disown"/>,
+    /// both from the store's now.</summary>
+    /// <value><see cref="TimeSpan.Zero"/> for every other kind.</value>
+    public TimeSpan OwnFor { get; }
 
     /// <summary>Creates a task; the store assigns its id (never reused). A default <see cref="TaskItem.NotBefore"/> means now.</summary>
     /// <param name="task">The task.</param>
@@ -82,16 +92,4 @@ public sealed class TaskOp
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ownFor, TimeSpan.Zero);
         return new(TaskOpKind.Reown, task, ownFor: ownFor);
     }
-}
-
-/// <summary>The kinds of <see cref="TaskOp"/>.</summary>
-internal enum TaskOpKind
-{
-    Create,
-    Delete,
-    Update,
-    Move,
-    Pred,
-    Reown,
-    Disown,
 }

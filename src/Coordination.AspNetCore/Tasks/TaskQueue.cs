@@ -6,7 +6,7 @@ namespace Coordination.Tasks;
 /// <summary>A named task queue: enqueues tasks into its group and wakes its workers in this process.</summary>
 /// <remarks>A keyed singleton under the queue's name (<c>[FromKeyedServices("emails")] TaskQueue emails</c>), registered by
 /// <c>AddTaskQueue</c>. For atomic work across tasks (enqueue a follow-up while completing a task), use <see cref="Store"/>
-/// with <see cref="TaskOp"/>s; workers of an in-memory store wake either way.</remarks>
+/// with <see cref="TaskOp"/>s; workers of a store that implements <see cref="ITaskReadyNotifier"/> wake either way.</remarks>
 [SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "It is a task queue, the name users look for.")]
 public sealed class TaskQueue
 {
@@ -18,16 +18,8 @@ public sealed class TaskQueue
         Group = group;
         ErrorGroup = errorGroup;
         Store = store;
-        if (store is InMemoryTaskStore inMemory)
-        {
-            inMemory.TaskReady += readyGroup =>
-            {
-                if (readyGroup == Group)
-                {
-                    SignalReady();
-                }
-            };
-        }
+        // A store that can tell when tasks become ready wakes idle workers at once; polling covers the rest.
+        (store as ITaskReadyNotifier)?.Subscribe(group, SignalReady);
     }
 
     /// <summary>Gets the queue's name.</summary>
@@ -70,7 +62,7 @@ public sealed class TaskQueue
     private async ValueTask<TaskItem> EnqueueAsync(TaskItem task, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var created = (await Store.DoAsync(TaskOp.Create(task)).ConfigureAwait(false))[0];
+        var created = (await Store.DoAsync([TaskOp.Create(task)], cancellationToken).ConfigureAwait(false))[0];
         SignalReady();
         return created;
     }

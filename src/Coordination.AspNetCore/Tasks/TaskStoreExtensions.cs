@@ -1,9 +1,20 @@
 namespace Coordination.Tasks;
 
-/// <summary>Leases over any <see cref="ITaskStore"/>.</summary>
+/// <summary>Operations and leases over any <see cref="ITaskStore"/>.</summary>
 public static class TaskStoreExtensions
 {
     private const int MaxFailedRenewals = 3;
+
+    /// <summary>Applies operations atomically: all or none (<see cref="ITaskStore.DoAsync(IReadOnlyList{TaskOp}, CancellationToken)"/>).</summary>
+    /// <param name="store">The store.</param>
+    /// <param name="operations">The operations; a task may appear in only one of them.</param>
+    /// <returns>The task each operation produced.</returns>
+    /// <exception cref="LeaseLostException">A task named by (Id, LeaseVersion) is gone or was claimed since.</exception>
+    public static ValueTask<IReadOnlyList<TaskItem>> DoAsync(this ITaskStore store, params TaskOp[] operations)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.DoAsync((IReadOnlyList<TaskOp>)operations, CancellationToken.None);
+    }
 
     /// <summary>
     /// Runs <paramref name="work"/> while renewing the task's lease every <paramref name="heartbeat"/> to an absolute

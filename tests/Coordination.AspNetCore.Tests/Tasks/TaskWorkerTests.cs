@@ -476,14 +476,14 @@ public sealed class TaskWorkerTests : IAsyncDisposable
 
         public IReadOnlyList<TimeSpan> Delays => [.. _delays];
 
-        public override ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
+        public override ValueTask<IReadOnlyList<TaskItem>> DoAsync(IReadOnlyList<TaskOp> operations, CancellationToken cancellationToken = default)
         {
             foreach (var operation in operations.Where(o => o.Kind == TaskOpKind.Disown))
             {
                 _delays.Enqueue(operation.OwnFor);
             }
 
-            return base.DoAsync(operations);
+            return base.DoAsync(operations, cancellationToken);
         }
     }
 
@@ -499,18 +499,18 @@ public sealed class TaskWorkerTests : IAsyncDisposable
 
         public void Resume() => _resume.TrySetResult();
 
-        public override async ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
+        public override async ValueTask<IReadOnlyList<TaskItem>> DoAsync(IReadOnlyList<TaskOp> operations, CancellationToken cancellationToken = default)
         {
             if (operations is not [{ Kind: TaskOpKind.Reown }] || Interlocked.Increment(ref _renewals) > 1)
             {
-                return await Inner.DoAsync(operations);
+                return await Inner.DoAsync(operations, cancellationToken);
             }
 
             RenewalStalled.TrySetResult();
             await _resume.Task;
             try
             {
-                var renewed = await Inner.DoAsync(operations);
+                var renewed = await Inner.DoAsync(operations, cancellationToken);
                 RenewalOutcome.TrySetResult(null);
                 return renewed;
             }

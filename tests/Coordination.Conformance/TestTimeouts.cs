@@ -1,7 +1,7 @@
 namespace Coordination.Tests;
 
 /// <summary>Bounds every await in a test so a bug shows up as a failure, not a hung run.</summary>
-internal static class TestTimeouts
+public static class TestTimeouts
 {
     public static readonly TimeSpan Default = TimeSpan.FromSeconds(30);
 

@@ -7,7 +7,7 @@ public abstract class DelegatingTaskStore(ITaskStore inner) : ITaskStore
 {
     protected ITaskStore Inner => inner;
 
-    public virtual ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations) => inner.DoAsync(operations);
+    public virtual ValueTask<IReadOnlyList<TaskItem>> DoAsync(IReadOnlyList<TaskOp> operations, CancellationToken cancellationToken = default) => inner.DoAsync(operations, cancellationToken);
 
     public virtual ValueTask<TaskItem?> QueryAsync(string group, TimeSpan ownFor, CancellationToken cancellationToken = default) => inner.QueryAsync(group, ownFor, cancellationToken);
 
