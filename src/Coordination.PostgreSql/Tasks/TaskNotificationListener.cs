@@ -19,6 +19,7 @@ internal sealed class TaskNotificationListener(NpgsqlDataSource dataSource, stri
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _sync = new();
     private Task? _running;
+    private bool _disposed;
 
     public IDisposable Subscribe(string group, Action onReady)
     {
@@ -39,6 +40,12 @@ internal sealed class TaskNotificationListener(NpgsqlDataSource dataSource, stri
         Task? running;
         lock (_sync)
         {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
             running = _running;
             _stopping.Cancel();
         }
@@ -47,8 +54,6 @@ internal sealed class TaskNotificationListener(NpgsqlDataSource dataSource, stri
         {
             await running.ConfigureAwait(false);
         }
-
-        _stopping.Dispose();
     }
 
     private async Task RunAsync(CancellationToken stopping)
