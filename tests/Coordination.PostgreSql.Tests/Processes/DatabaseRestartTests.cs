@@ -14,8 +14,8 @@ public sealed class DatabaseRestartTests
         var restart = Environment.GetEnvironmentVariable("COORDINATION_TEST_POSTGRES_RESTART")
             ?? throw new InvalidOperationException("COORDINATION_TEST_POSTGRES_RESTART is not set: run the tests with eng/test.sh, which owns the server it restarts.");
         var (schema, store) = await TestQueue.CreateAsync(Tasks);
-        await using var first = await WorkerProcess.StartAsync(schema, "complete", concurrency: 4, leaseSeconds: 5);
-        await using var second = await WorkerProcess.StartAsync(schema, "complete", concurrency: 4, leaseSeconds: 5);
+        await using var first = await ChildProcess.StartWorkerAsync(schema, "complete", concurrency: 4, leaseSeconds: 5);
+        await using var second = await ChildProcess.StartWorkerAsync(schema, "complete", concurrency: 4, leaseSeconds: 5);
         await first.WaitForAsync(TestQueue.IsCompletion, 200);
 
         using (var pgCtl = System.Diagnostics.Process.Start("bash", [restart]))

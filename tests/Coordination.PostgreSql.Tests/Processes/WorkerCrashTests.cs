@@ -11,7 +11,7 @@ public sealed class WorkerCrashTests
     {
         const int Tasks = 24;
         var (schema, store) = await TestQueue.CreateAsync(Tasks);
-        await using (var doomed = await WorkerProcess.StartAsync(schema, "block", concurrency: Tasks, leaseSeconds: 3))
+        await using (var doomed = await ChildProcess.StartWorkerAsync(schema, "block", concurrency: Tasks, leaseSeconds: 3))
         {
             await doomed.WaitForAsync(TestQueue.IsStart, Tasks);
             Assert.Equal(new TaskGroupCounts(0, Tasks, 0), await store.CountAsync("jobs"));
@@ -19,7 +19,7 @@ public sealed class WorkerCrashTests
         }
 
         // The leases of the dead process run out; the survivor claims and completes them.
-        await using var survivor = await WorkerProcess.StartAsync(schema, "complete", concurrency: 8, leaseSeconds: 3);
+        await using var survivor = await ChildProcess.StartWorkerAsync(schema, "complete", concurrency: 8, leaseSeconds: 3);
         await survivor.WaitForAsync(TestQueue.IsCompletion, Tasks);
 
         Assert.Equal(Tasks, await TestQueue.CountAsync($"select count(distinct task_id) from \"{schema}\".completions where pid = {survivor.Id}"));
@@ -31,12 +31,12 @@ public sealed class WorkerCrashTests
     public async Task PausedWorker_PastItsLease_ItsCompletionIsRejectedAndChangesNothing()
     {
         var (schema, store) = await TestQueue.CreateAsync(1);
-        await using var paused = await WorkerProcess.StartAsync(schema, "go", concurrency: 1, leaseSeconds: 2);
+        await using var paused = await ChildProcess.StartWorkerAsync(schema, "go", concurrency: 1, leaseSeconds: 2);
         await paused.WaitForAsync(TestQueue.IsStart, 1);
         await paused.PauseAsync();
 
         // While it is stopped its lease runs out; another process takes the task over and completes it.
-        await using (var other = await WorkerProcess.StartAsync(schema, "complete", concurrency: 1, leaseSeconds: 2))
+        await using (var other = await ChildProcess.StartWorkerAsync(schema, "complete", concurrency: 1, leaseSeconds: 2))
         {
             await other.WaitForAsync(TestQueue.IsCompletion, 1);
         }

@@ -3,22 +3,28 @@ using System.Threading.Channels;
 
 namespace Coordination.Tests.Processes;
 
-/// <summary>A worker process (Coordination.PostgreSql.TestWorker) that a test starts, kills, pauses and resumes, and
-/// whose event lines ("started 12", "completed 12", "lease-lost 12") it reads as they come.</summary>
-internal sealed class WorkerProcess : IAsyncDisposable
+/// <summary>A .NET process that a test starts from its output folder, kills, pauses and resumes, and whose standard
+/// output lines it reads as they come.</summary>
+internal sealed class ChildProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
     private readonly List<string> _seen = [];
 
-    private WorkerProcess(Process process) => _process = process;
+    private ChildProcess(Process process) => _process = process;
 
     public int Id => _process.Id;
 
     /// <summary>Gets the lines read so far by <see cref="WaitForAsync"/>.</summary>
     public IReadOnlyList<string> Seen => _seen;
 
-    public static async Task<WorkerProcess> StartAsync(string schema, string mode, int concurrency, int leaseSeconds)
+    /// <summary>A test worker (Coordination.PostgreSql.TestWorker) on a queue in <paramref name="schema"/>: it prints
+    /// "started 12", "completed 12", "lease-lost 12".</summary>
+    public static Task<ChildProcess> StartWorkerAsync(string schema, string mode, int concurrency, int leaseSeconds) =>
+        StartAsync("Coordination.PostgreSql.TestWorker.dll", [TestDatabase.ConnectionString, schema, mode, $"{concurrency}", $"{leaseSeconds}"], environment: [], ready: line => line == "ready");
+
+    /// <summary>Starts <c>dotnet exec <paramref name="assembly"/></c> and waits for the line that says it is ready.</summary>
+    public static async Task<ChildProcess> StartAsync(string assembly, IEnumerable<string> arguments, IEnumerable<KeyValuePair<string, string>> environment, Func<string, bool> ready)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -26,30 +32,36 @@ internal sealed class WorkerProcess : IAsyncDisposable
             RedirectStandardInput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = AppContext.BaseDirectory,
         };
-        foreach (var argument in new[] { "exec", Path.Combine(AppContext.BaseDirectory, "Coordination.PostgreSql.TestWorker.dll"), TestDatabase.ConnectionString, schema, mode, $"{concurrency}", $"{leaseSeconds}" })
+        foreach (var argument in new[] { "exec", Path.Combine(AppContext.BaseDirectory, assembly) }.Concat(arguments))
         {
             start.ArgumentList.Add(argument);
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException("The worker process did not start.");
-        var worker = new WorkerProcess(process);
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"{assembly} did not start.");
+        var child = new ChildProcess(process);
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null)
             {
-                worker._lines.Writer.TryComplete();
+                child._lines.Writer.TryComplete();
             }
             else
             {
-                worker._lines.Writer.TryWrite(e.Data);
+                child._lines.Writer.TryWrite(e.Data);
             }
         };
         process.ErrorDataReceived += (_, _) => { }; // drained so the process never blocks on a full pipe
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await worker.WaitForAsync(line => line == "ready", 1);
-        return worker;
+        await child.WaitForAsync(ready, 1);
+        return child;
     }
 
     /// <summary>Reads lines until <paramref name="count"/> of them matched; fails if the process ends first or the
@@ -72,7 +84,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         }
         catch (Exception exception) when (exception is OperationCanceledException or ChannelClosedException)
         {
-            Assert.Fail($"Worker {Id}: saw {matched} of {count} expected lines before {(exception is ChannelClosedException ? "it exited" : "the timeout")}; last lines: {string.Join(" | ", _seen.TakeLast(5))}");
+            Assert.Fail($"Process {Id}: saw {matched} of {count} expected lines before {(exception is ChannelClosedException ? "it exited" : "the timeout")}; last lines: {string.Join(" | ", _seen.TakeLast(5))}");
         }
     }
 
