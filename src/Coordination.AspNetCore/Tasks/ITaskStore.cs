@@ -41,7 +41,8 @@ public interface ITaskStore
     /// <param name="group">The group the task must be in (the seed's instance id).</param>
     /// <param name="taskId">The task.</param>
     /// <param name="workerId">The claiming worker.</param>
-    /// <param name="ttl">How long the claim lasts.</param>
+    /// <param name="ttl">How long the claim lasts; <see cref="Timeout.InfiniteTimeSpan"/> for a claim that lasts until it is
+    /// released (the seed's <c>ttl: None</c>; its <see cref="TaskClaim.ExpiresAt"/> is <see cref="DateTimeOffset.MaxValue"/>).</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The claim, or <see langword="null"/> when the task is leased (a live claim exists) or scheduled for later.</returns>
     /// <exception cref="ClaimNotFoundException">The task is gone or in another group.</exception>
@@ -62,7 +63,7 @@ public interface ITaskStore
     /// <param name="group">The group of the task.</param>
     /// <param name="taskId">The task.</param>
     /// <param name="workerId">The worker that holds the claim.</param>
-    /// <param name="ttl">How long the claim lasts from now.</param>
+    /// <param name="ttl">How long the claim lasts from now. A claim without a TTL stays as it is.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The extended claim.</returns>
     /// <exception cref="ClaimLostException">Another holder has the task now, or the claim ran out.</exception>

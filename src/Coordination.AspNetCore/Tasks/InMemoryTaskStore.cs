@@ -125,7 +125,7 @@ public sealed class InMemoryTaskStore : ITaskStore, ITaskReadyNotifier
     {
         ArgumentException.ThrowIfNullOrEmpty(group);
         ArgumentException.ThrowIfNullOrEmpty(workerId);
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttl, TimeSpan.Zero);
+        TaskClaim.ThrowIfInvalidTtl(ttl);
         lock (_sync)
         {
             var task = FindLocked(group, taskId, workerId);
@@ -162,7 +162,7 @@ public sealed class InMemoryTaskStore : ITaskStore, ITaskReadyNotifier
     {
         ArgumentException.ThrowIfNullOrEmpty(group);
         ArgumentException.ThrowIfNullOrEmpty(workerId);
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttl, TimeSpan.Zero);
+        TaskClaim.ThrowIfInvalidTtl(ttl);
         lock (_sync)
         {
             var now = _timeProvider.GetUtcNow();
@@ -172,7 +172,7 @@ public sealed class InMemoryTaskStore : ITaskStore, ITaskReadyNotifier
                 throw new ClaimLostException($"Task {taskId}: the claim of worker '{workerId}' ran out at {task.NotBefore:O}; it is not revived.") { TaskId = taskId, WorkerId = workerId };
             }
 
-            var extended = Replace(task with { NotBefore = now + ttl });
+            var extended = task.NotBefore == DateTimeOffset.MaxValue ? task : Replace(task with { NotBefore = TaskClaim.Expiry(now, ttl) });
             return new ValueTask<TaskClaim>(new TaskClaim(extended, workerId, claimedAt, extended.NotBefore));
         }
     }
@@ -258,7 +258,7 @@ public sealed class InMemoryTaskStore : ITaskStore, ITaskReadyNotifier
     }
 
     private TaskItem Lease(TaskItem task, TimeSpan ownFor, DateTimeOffset now) =>
-        Replace(task with { NotBefore = now + ownFor, LeaseVersion = task.LeaseVersion + 1, Attempts = task.Attempts + 1 });
+        Replace(task with { NotBefore = TaskClaim.Expiry(now, ownFor), LeaseVersion = task.LeaseVersion + 1, Attempts = task.Attempts + 1 });
 
     private void NotifyReady(IEnumerable<TaskItem?> changed)
     {

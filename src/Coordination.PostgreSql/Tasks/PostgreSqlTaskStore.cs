@@ -126,8 +126,7 @@ public sealed class PostgreSqlTaskStore : ITaskStore, ITaskReadyNotifier, IAsync
     {
         ArgumentException.ThrowIfNullOrEmpty(group);
         ArgumentException.ThrowIfNullOrEmpty(workerId);
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttl, TimeSpan.Zero);
-        using var command = Command(_sql.Claim, ("id", taskId, NpgsqlDbType.Bigint), ("group", group, NpgsqlDbType.Text), ("worker", workerId, NpgsqlDbType.Text), ("delay", ttl, NpgsqlDbType.Interval));
+        using var command = Command(_sql.Claim, [("id", taskId, NpgsqlDbType.Bigint), ("group", group, NpgsqlDbType.Text), ("worker", workerId, NpgsqlDbType.Text), .. Ttl(ttl)]);
         if (await ReadClaimAsync(command, workerId, cancellationToken).ConfigureAwait(false) is { } claim)
         {
             return claim;
@@ -159,8 +158,7 @@ public sealed class PostgreSqlTaskStore : ITaskStore, ITaskReadyNotifier, IAsync
     {
         ArgumentException.ThrowIfNullOrEmpty(group);
         ArgumentException.ThrowIfNullOrEmpty(workerId);
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttl, TimeSpan.Zero);
-        using (var command = Command(_sql.Extend, ("id", taskId, NpgsqlDbType.Bigint), ("group", group, NpgsqlDbType.Text), ("worker", workerId, NpgsqlDbType.Text), ("delay", ttl, NpgsqlDbType.Interval)))
+        using (var command = Command(_sql.Extend, [("id", taskId, NpgsqlDbType.Bigint), ("group", group, NpgsqlDbType.Text), ("worker", workerId, NpgsqlDbType.Text), .. Ttl(ttl)]))
         {
             if (await ReadClaimAsync(command, workerId, cancellationToken).ConfigureAwait(false) is { } claim)
             {
@@ -216,6 +214,19 @@ public sealed class PostgreSqlTaskStore : ITaskStore, ITaskReadyNotifier, IAsync
             var task = TaskSql.ReadTask(reader);
             return new TaskClaim(task, workerId, reader.GetFieldValue<DateTimeOffset>(10), task.NotBefore);
         }
+    }
+
+    /// <summary>The parameters of a claim's TTL: <c>@forever</c> for <see cref="Timeout.InfiniteTimeSpan"/> (a claim that lasts
+    /// until released, stored as <c>'infinity'</c>), else <c>@delay</c>.</summary>
+    private static (string, object?, NpgsqlDbType)[] Ttl(TimeSpan ttl)
+    {
+        var forever = ttl == Timeout.InfiniteTimeSpan;
+        if (ttl <= TimeSpan.Zero && !forever)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ttl), ttl, "A claim's TTL must be positive, or Timeout.InfiniteTimeSpan for a claim that lasts until released.");
+        }
+
+        return [("forever", forever, NpgsqlDbType.Boolean), ("delay", forever ? TimeSpan.Zero : ttl, NpgsqlDbType.Interval)];
     }
 
     private static ClaimNotFoundException NotFound(string group, long taskId, string workerId) =>
@@ -279,7 +290,7 @@ public sealed class PostgreSqlTaskStore : ITaskStore, ITaskReadyNotifier, IAsync
             : new ClaimNotFoundException($"Task {taskId} has no claim by worker '{workerId}'.") { TaskId = taskId, WorkerId = workerId };
     }
 
-    private NpgsqlCommand Command(string sql, params (string Name, object? Value, NpgsqlDbType Type)[] parameters)
+    private NpgsqlCommand Command(string sql, params ReadOnlySpan<(string Name, object? Value, NpgsqlDbType Type)> parameters)
     {
         var command = _dataSource.CreateCommand(sql);
         TaskSql.AddNow(command.Parameters, Clock);

@@ -61,7 +61,8 @@ internal sealed class TaskSql
             from {s}.tasks, (select {Now} as t) n where task_group = @group
             """;
         Claim = $"""
-            update {s}.tasks t set not_before = n.t + @delay, lease_version = t.lease_version + 1, attempts = t.attempts + 1,
+            update {s}.tasks t set not_before = case when @forever then 'infinity' else n.t + @delay end,
+                lease_version = t.lease_version + 1, attempts = t.attempts + 1,
                 claim_worker = @worker, claim_version = t.lease_version + 1, claimed_at = n.t
             from (select {Now} as t) n
             where t.id = @id and t.task_group = @group and t.not_before <= n.t
@@ -73,7 +74,8 @@ internal sealed class TaskSql
             returning t.id
             """;
         Extend = $"""
-            update {s}.tasks t set not_before = n.t + @delay from (select {Now} as t) n
+            update {s}.tasks t set not_before = case when t.not_before = 'infinity' then t.not_before when @forever then 'infinity' else n.t + @delay end
+            from (select {Now} as t) n
             where t.id = @id and t.task_group = @group and t.claim_worker = @worker and t.claim_version = t.lease_version
                 and t.not_before > n.t and t.not_before <> t.ready_at
             returning t.id, t.task_group, t.not_before, t.ready_at, t.lease_version, t.attempts, t.error, t.payload, t.content_type, t.trace_parent, t.claimed_at

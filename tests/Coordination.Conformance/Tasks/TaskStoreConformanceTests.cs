@@ -352,6 +352,27 @@ public abstract class TaskStoreConformanceTests
     }
 
     [Fact]
+    public async Task Claim_WithoutATtl_LastsUntilReleased()
+    {
+        var store = CreateStore(Time);
+        var task = (await store.DoAsync(TaskOp.Create(New("g"))))[0];
+
+        var claim = (await store.ClaimAsync("g", task.Id, "w1", Timeout.InfiniteTimeSpan))!;
+        Time.Advance(TimeSpan.FromDays(400));
+
+        Assert.Equal(DateTimeOffset.MaxValue, claim.ExpiresAt);
+        Assert.Null(await store.ClaimAsync("g", task.Id, "w2", Lease));
+        Assert.Null(await store.QueryAsync("g", Lease));
+        Assert.Equal(new TaskGroupCounts(0, 1, 0), await store.CountAsync("g"));
+        Assert.Equal(DateTimeOffset.MaxValue, (await store.ExtendAsync("g", task.Id, "w1", Lease)).ExpiresAt);
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.ClaimAsync("g", task.Id, "w1", TimeSpan.FromSeconds(-5)).AsTask());
+
+        await store.ReleaseAsync("g", task.Id, "w1");
+        var next = (await store.QueryAsync("g", Lease))!;
+        Assert.Equal((task.Id, 2L), (next.Id, next.LeaseVersion));
+    }
+
+    [Fact]
     public async Task FindAvailable_ListsReadyTasksWithoutClaiming_TasksThisWorkerGaveBackLast()
     {
         var store = CreateStore(Time);
