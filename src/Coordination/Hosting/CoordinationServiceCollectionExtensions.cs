@@ -1,21 +1,25 @@
 using Coordination.Diagnostics;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Coordination.AspNetCore;
 
-/// <summary>Registers Coordination.AspNetCore.</summary>
+/// <summary>Registers the coordination primitives.</summary>
 public static class CoordinationServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the coordination services and registers the named primitives configured in <paramref name="configure"/>,
     /// each as a keyed singleton under its name. May be called more than once.
     /// </summary>
+    /// <typeparam name="TServices">The service collection's type.</typeparam>
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Registers primitives on the builder.</param>
     /// <returns>The service collection, for chaining.</returns>
-    public static IServiceCollection AddKeyedCoordination(this IServiceCollection services, Action<CoordinationBuilder> configure)
+    /// <remarks>Generic on purpose: in an app that references Coordination.AspNetCore, the compiler prefers that
+    /// assembly's non-generic <c>AddKeyedCoordination</c> on an <see cref="IServiceCollection"/>, which calls this one and
+    /// registers the HTTP face too — so a web app and a worker service write the same single call.</remarks>
+    public static TServices AddKeyedCoordination<TServices>(this TServices services, Action<CoordinationBuilder> configure)
+        where TServices : IServiceCollection
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configure);
@@ -32,13 +36,7 @@ public static class CoordinationServiceCollectionExtensions
         services.AddOptions();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SingleFlightMetrics>();
-        services.TryAddSingleton<SingleFlightPolicyProvider>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton(OptionsValidation.Validator<SingleFlightPolicyOptions>(static (options, name) => options.Validate(name))));
         services.TryAddEnumerable(ServiceDescriptor.Singleton(OptionsValidation.Validator<Coordination.SingleFlight.SingleFlightGroupOptions>(static (options, name) => options.Validate(name))));
-        services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, SingleFlightStartupFilter>());
-
-        // The default single-flight policy is always there and is checked at startup like a named one.
-        services.AddOptions<SingleFlightPolicyOptions>().ValidateOnStart();
 
         configure(new CoordinationBuilder(services, registry));
         return services;
