@@ -42,7 +42,7 @@ public sealed class OrderedIngestionTests
         }
 
         var log = app.Services.GetRequiredKeyedService<IEventLog>("events");
-        Gate.WaitUntil(() => log.ReadPendingAsync(1, default).AsTask().Result.Count == 0, "every event is terminal");
+        Gate.WaitUntil(() => log.ReadPendingAsync(0, 1, default).AsTask().Result.Count == 0, "every event is terminal");
 
         // Assert
         var journal = app.Services.GetRequiredService<HandlerJournal>();
@@ -175,7 +175,7 @@ public sealed class OrderedIngestionTests
             Assert.Equal(EventState.Succeeded, (await log.GetAsync(id, default))!.State);
         }
 
-        await Assert.ThrowsAsync<InvalidOperationException>(() => ingestion.AppendAsync([new ScriptedEvent("d", 1, "ok")]).AsTask());
+        await Assert.ThrowsAsync<IngestionStoppedException>(() => ingestion.AppendAsync([new ScriptedEvent("d", 1, "ok")]).AsTask());
     }
 
     [Theory]
@@ -199,14 +199,14 @@ public sealed class OrderedIngestionTests
     }
 
     [Fact]
-    public async Task OversizedBody_Gets400_AndNothingIsAppended()
+    public async Task OversizedBody_Gets413_AndNothingIsAppended()
     {
         await using var app = IngestionApp(o => o.MaxRequestBodySize = 100);
         var client = app.CreateClient();
 
         var response = await client.PostAsJsonAsync("/events", Enumerable.Range(0, 10).Select(i => new ScriptedEvent("a", i, "ok")));
 
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         Assert.Contains("100", await response.Content.ReadAsStringAsync());
         Assert.Null(await app.Services.GetRequiredKeyedService<IEventLog>("events").GetAsync(1, default));
     }
