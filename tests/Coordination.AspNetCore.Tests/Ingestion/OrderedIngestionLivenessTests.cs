@@ -1,0 +1,91 @@
+using System.Net;
+using Coordination.Diagnostics;
+using Coordination.Ingestion;
+using Coordination.Tests.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Coordination.Tests.Ingestion;
+
+/// <summary>Per-key order and "other keys keep flowing" where parking, releasing and backlogs meet.</summary>
+public sealed class OrderedIngestionLivenessTests
+{
+    [Fact]
+    public async Task ReleasedKey_RunsItsRemainingEventsInIdOrder_AndDispatchingGoesOn()
+    {
+        // One worker, so the order of the work it was handed is the order it runs: a1 is dead-lettered and parks "a",
+        // while a2 and a3 were already handed out in the same pass; "b" holds the worker until "a" is released.
+        await using var app = IngestionTestApp.Create(o =>
+        {
+            o.OnTerminalFailure = TerminalFailureAction.ParkKey;
+            o.Workers = 1;
+        });
+        var client = app.CreateClient();
+        var journal = app.Journal();
+        var ids = await client.PostAsync(
+            new ScriptedEvent("a", 1, "permanent"),
+            new ScriptedEvent("a", 2, "ok"),
+            new ScriptedEvent("b", 1, "gate"),
+            new ScriptedEvent("a", 3, "retry:1"));
+
+        Gate.WaitUntil(() => client.Status(ids[0]).State == "DeadLettered" && journal.Entered == 2, "a1 is dead-lettered and b1 holds the worker");
+        Assert.Equal(HttpStatusCode.NoContent, (await client.PostAsync("/events/keys/a/release", null)).StatusCode);
+        journal.Gate.SetResult();
+
+        Gate.WaitUntil(() => client.Status(ids[1]).State == "Succeeded" && client.Status(ids[3]).State == "Succeeded", "the released key finishes");
+        Assert.Equal([(ids[0], "permanent"), (ids[1], "succeeded"), (ids[3], "failed"), (ids[3], "succeeded")], journal.CallsOf("a"));
+
+        var later = await client.PostAsync(new ScriptedEvent("c", 1, "ok"));
+        Gate.WaitUntil(() => client.Status(later[0]).State == "Succeeded", "events posted afterwards are still dispatched");
+    }
+
+    [Theory]
+    [InlineData("retry:1", TerminalFailureAction.Skip)]
+    [InlineData("permanent", TerminalFailureAction.ParkKey)]
+    public async Task HeldKeyWithABacklogLargerThanABatch_DoesNotHoldOtherKeys(string firstScript, TerminalFailureAction onTerminalFailure)
+    {
+        // The clock never moves: the held key stays held (backing off for a minute, or parked) for the whole test.
+        var time = new FakeTimeProvider();
+        await using var app = IngestionTestApp.Create(
+            o =>
+            {
+                o.BatchSize = 10;
+                o.RetryBackoff = o.MaxRetryBackoff = TimeSpan.FromMinutes(1);
+                o.OnTerminalFailure = onTerminalFailure;
+            },
+            time);
+        var client = app.CreateClient();
+        var held = await client.PostAsync([new ScriptedEvent("held", 0, firstScript), .. Enumerable.Range(1, 50).Select(i => new ScriptedEvent("held", i, "ok"))]);
+        Gate.WaitUntil(() => client.Status(held[0]).State is "Failed" or "DeadLettered", "the first event of the held key failed");
+
+        var others = await client.PostAsync([.. Enumerable.Range(0, 5).Select(i => new ScriptedEvent($"other-{i}", 0, "ok"))]);
+
+        Gate.WaitUntil(() => others.All(id => client.Status(id).State == "Succeeded"), "the other keys are handled while the held key's backlog waits");
+        Assert.Contains(client.Status(held[0]).State, new[] { "Failed", "DeadLettered" });
+        Assert.DoesNotContain(app.Journal().Calls, c => c.Key == "held" && c.Id != held[0]);
+    }
+
+    [Fact]
+    public async Task ParkedKey_CountsAsBlockedInTheBarrierMetrics_UntilReleased()
+    {
+        var time = new FakeTimeProvider();
+        await using var app = IngestionTestApp.Create(o => o.OnTerminalFailure = TerminalFailureAction.ParkKey, time);
+        var client = app.CreateClient();
+        var meters = app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var blocked = new MetricCollector<int>(meters, CoordinationDiagnostics.MeterName, "coordination.barrier.keys.blocked");
+        using var age = new MetricCollector<double>(meters, CoordinationDiagnostics.MeterName, "coordination.barrier.blocked.age");
+
+        var ids = await client.PostAsync(new ScriptedEvent("p", 1, "permanent"));
+        Gate.WaitUntil(() => client.Status(ids[0]).State == "DeadLettered", "the event is dead-lettered and its key parked");
+        time.Advance(TimeSpan.FromSeconds(20));
+        blocked.RecordObservableInstruments();
+        age.RecordObservableInstruments();
+        Assert.Equal(1, blocked.LastMeasurement!.Value);
+        Assert.Equal(20, age.LastMeasurement!.Value);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.PostAsync("/events/keys/p/release", null)).StatusCode);
+        blocked.RecordObservableInstruments();
+        Assert.Equal(0, blocked.LastMeasurement!.Value);
+    }
+}
