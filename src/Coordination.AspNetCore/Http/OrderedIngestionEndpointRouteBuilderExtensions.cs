@@ -167,7 +167,8 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
 
     /// <summary>The key of <c>POST {pattern}/keys/{key}/release</c>, decoded exactly.</summary>
     /// <remarks>Routing leaves <c>%2F</c> encoded in route values, and its decoding cannot tell an encoded slash from a
-    /// literal "%2F" in a key, so the segment is taken from the raw request target and unescaped once.</remarks>
+    /// literal "%2F" in a key, so the segment is taken from the raw request target and unescaped once. A server without
+    /// a raw target (TestServer) gets the route value with its <c>%2F</c> decoded.</remarks>
     private static string ReleasedKey(HttpContext context)
     {
         var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
@@ -182,7 +183,7 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
             }
         }
 
-        return (string)context.Request.RouteValues["key"]!;
+        return ((string)context.Request.RouteValues["key"]!).Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
     }
 
     private static Task TooLarge(HttpContext context, string detail) =>
