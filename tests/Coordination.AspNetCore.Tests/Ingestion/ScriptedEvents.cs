@@ -21,10 +21,17 @@ public sealed class HandlerJournal
     /// <summary>Holds events scripted "gate" until the test opens it.</summary>
     public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Called as each handler call starts, on the handler's thread.</summary>
+    public Action<EventContext>? OnCall { get; set; }
+
     /// <summary>How many handler calls started.</summary>
     public int Entered => Volatile.Read(ref _entered);
 
-    public void Enter() => Interlocked.Increment(ref _entered);
+    public void Enter(EventContext context)
+    {
+        Interlocked.Increment(ref _entered);
+        OnCall?.Invoke(context);
+    }
 
     public void Record(EventContext context, string outcome) => Calls.Enqueue((Interlocked.Increment(ref _sequence), context.Id, context.Key, context.Attempt, outcome));
 }
@@ -33,7 +40,7 @@ public sealed class ScriptedHandler(HandlerJournal journal) : IEventHandler<Scri
 {
     public async Task HandleAsync(ScriptedEvent ingested, EventContext context, CancellationToken cancellationToken)
     {
-        journal.Enter();
+        journal.Enter(context);
         switch (ingested.Script)
         {
             case "gate":
