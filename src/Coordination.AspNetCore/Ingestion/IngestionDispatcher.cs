@@ -15,7 +15,7 @@ namespace Coordination.Ingestion;
 /// </summary>
 /// <remarks>A key with a run in the workers is held: the log skips it until the run has finished and a pass has seen
 /// that, so a key's events never run out of order, and a held key's backlog never takes the place of other keys.</remarks>
-[SuppressMessage("Design", "CA1001", Justification = "Its cancellation sources have no timers and no registrations of their own: nothing to release, and the host may still stop the ingestion after the container disposed it.")]
+[SuppressMessage("Design", "CA1001", Justification = "Its cancellation source has no timer and no registration: nothing to release, and the host may still stop the ingestion after the container disposed it.")]
 internal sealed class IngestionDispatcher
 {
     private readonly string _name;
@@ -31,8 +31,8 @@ internal sealed class IngestionDispatcher
     // Keys with a run in the workers; true once it finished. A finished key is let go only at the start of a pass,
     // before the log is read again, so a pass that read the log before the run's states were saved cannot run it twice.
     private readonly ConcurrentDictionary<string, bool> _inFlight = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _stopNow = new();
+    private volatile bool _stopping;
     private Task? _run;
 
     public IngestionDispatcher(string name, IEventLog log, KeyedBarrier barrier, IngestionRunner runner, IngestionSettings settings, TimeProvider timeProvider, IngestionMetrics? metrics, ILogger logger)
@@ -57,7 +57,7 @@ internal sealed class IngestionDispatcher
     /// <see langword="false"/> at once, without waiting for handlers that ignore their token.</summary>
     public async Task<bool> StopAsync(CancellationToken deadline)
     {
-        await _stopping.CancelAsync().ConfigureAwait(false);
+        _stopping = true;
         Wake();
         if (_run is null)
         {
@@ -82,7 +82,7 @@ internal sealed class IngestionDispatcher
         var failures = 0;
         while (!_stopNow.IsCancellationRequested)
         {
-            var stopping = _stopping.IsCancellationRequested;
+            var stopping = _stopping;
             var dispatched = false;
             try
             {
