@@ -46,13 +46,13 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
         var request = context.Request;
         if (request.ContentLength > maxBodySize)
         {
-            await TooLarge(context, $"The body has {request.ContentLength} bytes; this ingestion accepts at most {maxBodySize}.").ConfigureAwait(false);
+            await Refuse(context, StatusCodes.Status413PayloadTooLarge, $"The body has {request.ContentLength} bytes; this ingestion accepts at most {maxBodySize}.").ConfigureAwait(false);
             return;
         }
 
         if (await OrderedIngestionRequestBody.ReadAsync(context, maxBodySize).ConfigureAwait(false) is not { } body)
         {
-            await TooLarge(context, $"The body is larger than {maxBodySize} bytes, the most this ingestion accepts.").ConfigureAwait(false);
+            await Refuse(context, StatusCodes.Status413PayloadTooLarge, $"The body is larger than {maxBodySize} bytes, the most this ingestion accepts.").ConfigureAwait(false);
             return;
         }
 
@@ -72,7 +72,7 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
 
         if (error is not null)
         {
-            await BadRequest(context, error).ConfigureAwait(false);
+            await Refuse(context, StatusCodes.Status400BadRequest, error).ConfigureAwait(false);
             return;
         }
 
@@ -83,7 +83,7 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
         }
         catch (ArgumentException exception)
         {
-            await BadRequest(context, exception.Message.Replace(" (Parameter 'events')", string.Empty, StringComparison.Ordinal)).ConfigureAwait(false);
+            await Refuse(context, StatusCodes.Status400BadRequest, exception.Message).ConfigureAwait(false);
             return;
         }
         catch (IngestionStoppedException exception)
@@ -94,10 +94,10 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
 
         if (result.Outcome == AppendOutcome.FingerprintMismatch)
         {
-            await Results.Problem(
-                $"The {OrderedIngestionIdempotency.HeaderName} was already used with another body within the last {ingestion.IdempotencyWindow}; use a new key for a new request.",
-                statusCode: StatusCodes.Status422UnprocessableEntity,
-                title: "The events were not accepted; nothing was appended.").ExecuteAsync(context).ConfigureAwait(false);
+            await Refuse(
+                context,
+                StatusCodes.Status422UnprocessableEntity,
+                $"The {OrderedIngestionIdempotency.HeaderName} was already used with another body within the last {ingestion.IdempotencyWindow}; use a new key for a new request.").ConfigureAwait(false);
             return;
         }
 
@@ -186,9 +186,6 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
         return ((string)context.Request.RouteValues["key"]!).Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
     }
 
-    private static Task TooLarge(HttpContext context, string detail) =>
-        Results.Problem(detail, statusCode: StatusCodes.Status413PayloadTooLarge, title: "The events were not accepted; nothing was appended.").ExecuteAsync(context);
-
-    private static Task BadRequest(HttpContext context, string detail) =>
-        Results.Problem(detail, statusCode: StatusCodes.Status400BadRequest, title: "The events were not accepted; nothing was appended.").ExecuteAsync(context);
+    private static Task Refuse(HttpContext context, int statusCode, string detail) =>
+        Results.Problem(detail, statusCode: statusCode, title: "The events were not accepted; nothing was appended.").ExecuteAsync(context);
 }

@@ -203,12 +203,13 @@ public sealed class OrderedIngestion<TEvent>
         }
     }
 
+    /// <summary>Reads each event's key and payload. The errors carry no parameter name: their message goes to the client as is.</summary>
     private NewEvent[] ToNewEvents(IReadOnlyList<TEvent> events)
     {
         var entries = new NewEvent[events.Count];
         for (var i = 0; i < events.Count; i++)
         {
-            var ingested = events[i] ?? throw new ArgumentException($"Event {i} is null.", nameof(events));
+            var ingested = events[i] ?? throw new ArgumentException($"Event {i} is null.", innerException: null);
             string? key;
             try
             {
@@ -217,12 +218,12 @@ public sealed class OrderedIngestion<TEvent>
             catch (Exception exception)
             {
                 // The event is malformed for this ingestion; retrying the same request cannot help.
-                throw new ArgumentException($"Event {i}: the key selector of ingestion '{_name}' threw {exception.GetType().Name}: {exception.Message}", nameof(events), exception);
+                throw new ArgumentException($"Event {i}: the key selector of ingestion '{_name}' threw {exception.GetType().Name}: {exception.Message}", exception);
             }
 
             if (string.IsNullOrEmpty(key))
             {
-                throw new ArgumentException($"Event {i} has no key: the key selector of ingestion '{_name}' returned an empty value.", nameof(events));
+                throw new ArgumentException($"Event {i} has no key: the key selector of ingestion '{_name}' returned an empty value.", innerException: null);
             }
 
             entries[i] = new NewEvent(key, JsonSerializer.Serialize(ingested, _typeInfo));
