@@ -109,7 +109,7 @@ internal sealed class IngestionDispatcher
 
             if (!dispatched)
             {
-                await _signal.WaitAsync(_settings.PollInterval * Math.Pow(2, Math.Min(failures, 6)), _stopNow.Token).ConfigureAwait(false);
+                await _signal.WaitAsync(AfterFailures(failures), _stopNow.Token).ConfigureAwait(false);
             }
         }
 
@@ -135,10 +135,13 @@ internal sealed class IngestionDispatcher
                 }
 
                 IngestionLog.DispatcherFailed(_logger, _name, exception);
-                await _signal.WaitAsync(_settings.PollInterval * Math.Pow(2, Math.Min(failures, 6)), _stopNow.Token).ConfigureAwait(false);
+                await _signal.WaitAsync(AfterFailures(failures), _stopNow.Token).ConfigureAwait(false);
             }
         }
     }
+
+    /// <summary>The poll interval, doubled per consecutive failure up to 64 times: a log that is down is not hammered.</summary>
+    private TimeSpan AfterFailures(int failures) => _settings.PollInterval * Math.Pow(2, Math.Min(failures, 6));
 
     /// <summary>One pass; returns whether it handed out a run (then the next pass follows at once).</summary>
     private async Task<bool> PassAsync(ChannelWriter<KeyRun> work)

@@ -98,7 +98,19 @@ internal sealed class IngestionRunner(
         {
             // Parked before the dead letter is visible: whoever sees the dead letter can release the key.
             parked.Park(logged.Key);
-            if (await log.SetParkedAsync(logged.Key, parked: true, CancellationToken.None).ConfigureAwait(false))
+            bool parkedNow;
+            try
+            {
+                parkedNow = await log.SetParkedAsync(logged.Key, parked: true, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Not parked in the log, so not here either: the event stays pending and runs again.
+                parked.Release(logged.Key);
+                throw;
+            }
+
+            if (parkedNow)
             {
                 IngestionLog.KeyParked(logger, name, logged.Key, logged.Id);
             }
