@@ -47,6 +47,19 @@ public sealed class OrderedIngestionIdempotencyTests
     }
 
     [Fact]
+    public async Task RefusedRequest_LeavesItsKeyFree()
+    {
+        await using var app = IdempotentApp();
+        var client = app.CreateClient();
+
+        var refused = await PostAsync(client, "fixed-later", "[]");
+        var fixedRequest = await PostAsync(client, "fixed-later", Body);
+
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal(2, (await IdsAsync(fixedRequest)).Length);
+    }
+
+    [Fact]
     public async Task KeysAreScopedToTheAuthenticatedUser()
     {
         await using var app = IdempotentApp();
