@@ -67,7 +67,11 @@ public sealed class OrderedIngestion<TEvent>
             options.Workers,
             options.BatchSize,
             options.PollInterval);
-        var barrier = new KeyedBarrier(new KeyedBarrierOptions { ConcurrencyLimit = options.DrainConcurrencyLimit, Metadata = $"ingestion {name}" }, _timeProvider);
+        // An illegal sequence (a log returning a key's events out of order) holds that key and is counted in
+        // coordination.barrier.illegal_sequences; thrown, it would fail every pass and stop every key.
+        var barrier = new KeyedBarrier(
+            new KeyedBarrierOptions { ConcurrencyLimit = options.DrainConcurrencyLimit, Metadata = $"ingestion {name}", ThrowOnIllegalSequence = false },
+            _timeProvider);
         var runner = new IngestionRunner(name, log, barrier, _parked, (logged, attempt, cancellationToken) => HandleAsync(handle, logged, attempt, cancellationToken), settings, _timeProvider, metrics, _logger);
         _dispatcher = new IngestionDispatcher(name, log, barrier, runner, settings, _timeProvider, metrics, _logger);
         metrics?.Register(name, () =>

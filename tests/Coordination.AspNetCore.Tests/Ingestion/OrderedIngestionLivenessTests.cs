@@ -4,6 +4,7 @@ using Coordination.Ingestion;
 using Coordination.Tests.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Coordination.Tests.Ingestion;
@@ -87,5 +88,59 @@ public sealed class OrderedIngestionLivenessTests
         Assert.Equal(HttpStatusCode.NoContent, (await client.PostAsync("/events/keys/p/release", null)).StatusCode);
         blocked.RecordObservableInstruments();
         Assert.Equal(0, blocked.LastMeasurement!.Value);
+    }
+
+    [Fact]
+    public async Task KeyWhoseEventsReachTheBarrierOutOfSequence_IsHeldAndCounted_AndOtherKeysGoOn()
+    {
+        // A log that hides event 1 from its first read: event 2 runs first and fails, so event 1 comes after a later
+        // failed event of its key, an illegal sequence. The key stays held, so the host's stop gives up after 1 s.
+        await using var app = IngestionTestApp.Create(services: s =>
+        {
+            s.AddKeyedSingleton<IEventLog>("events", new HidingOnceLog(new InMemoryEventLog(), hiddenId: 1));
+            s.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
+        });
+        var client = app.CreateClient();
+        var meters = app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var illegal = new MetricCollector<long>(meters, CoordinationDiagnostics.MeterName, "coordination.barrier.illegal_sequences");
+        var bad = await client.PostAsync(new ScriptedEvent("bad", 1, "ok"), new ScriptedEvent("bad", 2, "retry:1"));
+        Assert.Equal([1L, 2L], bad);
+        Gate.WaitUntil(() => client.Status(bad[0]).State == "Waiting", "the out-of-sequence event is held behind the later failed one");
+
+        var good = await client.PostAsync(new ScriptedEvent("good", 1, "ok"));
+
+        Gate.WaitUntil(() => client.Status(good[0]).State == "Succeeded", "other keys are still dispatched");
+        illegal.RecordObservableInstruments();
+        Assert.True(illegal.LastMeasurement!.Value > 0);
+    }
+
+    /// <summary>An in-memory log whose dispatch read leaves out one event the first time it would return it.</summary>
+    private sealed class HidingOnceLog(InMemoryEventLog inner, long hiddenId) : IEventLog
+    {
+        private bool _hidden;
+
+        public async ValueTask<IReadOnlyList<LoggedEvent>> ReadDispatchableAsync(DispatchQuery query, CancellationToken cancellationToken)
+        {
+            var events = await inner.ReadDispatchableAsync(query, cancellationToken);
+            if (_hidden || !events.Any(e => e.Id == hiddenId))
+            {
+                return events;
+            }
+
+            _hidden = true;
+            return [.. events.Where(e => e.Id != hiddenId)];
+        }
+
+        public ValueTask<AppendResult> AppendAsync(IReadOnlyList<NewEvent> events, IdempotentAppend? idempotency, CancellationToken cancellationToken) => inner.AppendAsync(events, idempotency, cancellationToken);
+
+        public ValueTask<IReadOnlyList<LoggedEvent>> ReadPendingAsync(long afterId, int max, CancellationToken cancellationToken) => inner.ReadPendingAsync(afterId, max, cancellationToken);
+
+        public ValueTask<LoggedEvent?> GetAsync(long id, CancellationToken cancellationToken) => inner.GetAsync(id, cancellationToken);
+
+        public ValueTask SaveStateAsync(LoggedEvent logged, CancellationToken cancellationToken) => inner.SaveStateAsync(logged, cancellationToken);
+
+        public ValueTask<bool> SetParkedAsync(string key, bool parked, CancellationToken cancellationToken) => inner.SetParkedAsync(key, parked, cancellationToken);
+
+        public ValueTask<IReadOnlySet<string>> ParkedKeysAsync(CancellationToken cancellationToken) => inner.ParkedKeysAsync(cancellationToken);
     }
 }
