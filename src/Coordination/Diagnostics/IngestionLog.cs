@@ -11,12 +11,15 @@ internal static partial class IngestionLog
     [LoggerMessage(202, LogLevel.Error, "Ordered ingestion '{Name}': event {EventId} was dead-lettered after {Attempts} attempts.", EventName = "EventDeadLettered")]
     public static partial void EventDeadLettered(ILogger logger, string name, long eventId, int attempts, Exception exception);
 
-    [LoggerMessage(203, LogLevel.Warning, "Ordered ingestion '{Name}': key parked after a dead letter; release it with POST .../keys/{{key}}/release.", EventName = "KeyParked")]
-    public static partial void KeyParked(ILogger logger, string name);
+    [LoggerMessage(203, LogLevel.Warning, "Ordered ingestion '{Name}': key '{Key}' parked after event {EventId} was dead-lettered; release it with POST .../keys/{{key}}/release.", EventName = "KeyParked")]
+    public static partial void KeyParked(ILogger logger, string name, string key, long eventId);
 
-    [LoggerMessage(204, LogLevel.Error, "Ordered ingestion '{Name}': the dispatcher failed; it retries on its next pass.", EventName = "DispatcherFailed")]
+    [LoggerMessage(204, LogLevel.Error, "Ordered ingestion '{Name}': the dispatcher or its log failed; it retries after a backoff.", EventName = "DispatcherFailed")]
     public static partial void DispatcherFailed(ILogger logger, string name, Exception exception);
 
-    [LoggerMessage(205, LogLevel.Error, "Ordered ingestion '{Name}' stopped with {Unfinished} accepted events unfinished (first ids: {FirstIds}); an in-memory log loses them now.", EventName = "StoppedUnfinished")]
-    public static partial void StoppedUnfinished(ILogger logger, string name, int unfinished, string firstIds);
+    [LoggerMessage(205, LogLevel.Error, "Ordered ingestion '{Name}' stopped with {Unfinished} accepted events unfinished ({ParkedKeys} keys parked), each listed by id in the entries before (event 206); they were not dead-lettered: an in-memory log loses them now, a durable log keeps them pending.", EventName = "StoppedUnfinished")]
+    public static partial void StoppedUnfinished(ILogger logger, string name, int unfinished, int parkedKeys);
+
+    [LoggerMessage(206, LogLevel.Error, "Ordered ingestion '{Name}' stopped before these events finished: {Ids}.", EventName = "UnfinishedIds")]
+    public static partial void UnfinishedIds(ILogger logger, string name, string ids);
 }

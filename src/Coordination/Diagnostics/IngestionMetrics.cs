@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using Coordination.Barriers;
 
 namespace Coordination.Diagnostics;
 
@@ -10,7 +9,7 @@ internal sealed class IngestionMetrics
 
     private readonly Counter<long> _events;
     private readonly Lock _sync = new();
-    private readonly List<(string Name, KeyedBarrier Barrier)> _barriers = [];
+    private readonly List<(string Name, Func<BarrierStatistics> Read)> _barriers = [];
 
     public IngestionMetrics(IMeterFactory meterFactory)
     {
@@ -28,12 +27,12 @@ internal sealed class IngestionMetrics
             "coordination.barrier.keys.blocked",
             () => Observe(static s => s.BlockedKeys),
             unit: "{key}",
-            description: "Keys held behind a failed event.");
+            description: "Keys held behind a failed event, or parked after a dead letter.");
         meter.CreateObservableGauge(
             "coordination.barrier.blocked.age",
             () => Observe(static s => s.OldestBlockedAge.TotalSeconds),
             unit: "s",
-            description: "How long the oldest blocked key has been blocked.");
+            description: "How long the oldest blocked or parked key has been held.");
         meter.CreateObservableCounter(
             "coordination.barrier.illegal_sequences",
             () => Observe(static s => s.IllegalSequences),
@@ -41,11 +40,12 @@ internal sealed class IngestionMetrics
             description: "Events that arrived after a later event of their key had failed, held instead of thrown.");
     }
 
-    public void Register(string name, KeyedBarrier barrier)
+    /// <summary>Adds an ingestion's barrier to the gauges; <paramref name="read"/> is called at each observation.</summary>
+    public void Register(string name, Func<BarrierStatistics> read)
     {
         lock (_sync)
         {
-            _barriers.Add((name, barrier));
+            _barriers.Add((name, read));
         }
     }
 
@@ -57,16 +57,15 @@ internal sealed class IngestionMetrics
         }
     }
 
-    private List<Measurement<T>> Observe<T>(Func<(int Entries, int BlockedKeys, TimeSpan OldestBlockedAge, long IllegalSequences), T> read)
+    private List<Measurement<T>> Observe<T>(Func<BarrierStatistics, T> read)
         where T : struct
     {
         lock (_sync)
         {
-            return [.. _barriers.Select(b =>
-            {
-                var (entries, blocked, age) = b.Barrier.GetStatistics();
-                return new Measurement<T>(read((entries, blocked, age, b.Barrier.IllegalSequences)), new KeyValuePair<string, object?>(CoordinationDiagnostics.NameTag, b.Name));
-            })];
+            return [.. _barriers.Select(b => new Measurement<T>(read(b.Read()), new KeyValuePair<string, object?>(CoordinationDiagnostics.NameTag, b.Name)))];
         }
     }
+
+    /// <summary>What the barrier gauges report for one ingestion.</summary>
+    public readonly record struct BarrierStatistics(int Entries, int BlockedKeys, TimeSpan OldestBlockedAge, long IllegalSequences);
 }

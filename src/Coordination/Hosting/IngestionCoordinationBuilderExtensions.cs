@@ -38,7 +38,7 @@ public static class IngestionCoordinationBuilderExtensions
         services.TryAddScoped<THandler>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton(OptionsValidation.Validator<OrderedIngestionOptions<TEvent>>(static (options, validatedName) => options.Validate(validatedName))));
         services.AddOptions<OrderedIngestionOptions<TEvent>>(name).Configure(configure).ValidateOnStart();
-        services.TryAddKeyedSingleton<IEventLog>(name, static (_, _) => new InMemoryEventLog());
+        services.TryAddKeyedSingleton<IEventLog>(name, static (provider, _) => new InMemoryEventLog(provider.GetRequiredService<TimeProvider>()));
         services.AddKeyedSingleton(name, static (provider, key) =>
         {
             var ingestionName = (string)key!;
@@ -51,6 +51,7 @@ public static class IngestionCoordinationBuilderExtensions
                 (ingested, context, cancellationToken) => ScopedHandler.RunAsync<THandler>(scopes, handler => handler.HandleAsync(ingested, context, cancellationToken)),
                 options.SerializerOptions ?? JsonSerializerOptions.Web,
                 provider.GetRequiredService<TimeProvider>(),
+                provider.GetRequiredService<IOptions<HostOptions>>().Value.ShutdownTimeout,
                 provider.GetRequiredService<IngestionMetrics>(),
                 provider.GetRequiredService<ILoggerFactory>().CreateLogger("Coordination.AspNetCore.Ingestion"));
         });

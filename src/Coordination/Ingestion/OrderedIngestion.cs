@@ -1,8 +1,5 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using System.Threading.Channels;
 using Coordination.Barriers;
 using Coordination.Diagnostics;
 using Microsoft.Extensions.Logging;
@@ -13,40 +10,30 @@ namespace Coordination.Ingestion;
 /// <summary>
 /// Ordered event ingestion: accepted events are appended to an <see cref="IEventLog"/> and handled per key in id
 /// order; a retryable failure holds the later events of its key (a <see cref="KeyedBarrier"/>) until it succeeds or is
-/// dead-lettered.
+/// dead-lettered, and other keys keep flowing.
 /// </summary>
 /// <typeparam name="TEvent">The event type.</typeparam>
-/// <remarks>One dispatcher reads pending events in id order, calls <see cref="KeyedBarrier.Sync"/> at the start of
-/// each pass and <see cref="KeyedBarrier.Enter"/> per event, and hands accepted events to a pool of workers (a key
-/// always to the same worker), which call <see cref="KeyedBarrier.Wait"/> before the handler runs. An event that is
-/// held, backing off or rejected holds its key for the rest of the pass.</remarks>
-[SuppressMessage("Design", "CA1001", Justification = "Its cancellation sources have no timers and no registrations of their own: nothing to release, and the host may still stop the ingestion after the container disposed it.")]
+/// <remarks>One dispatcher reads the dispatchable events key by key, calls <see cref="KeyedBarrier.Sync"/> at the start
+/// of each pass and <see cref="KeyedBarrier.Enter"/> per event, and hands each key's admitted events, as one run, to
+/// a pool of workers; a worker calls <see cref="KeyedBarrier.Wait"/> before each handler runs. A key has at most one
+/// run in the workers at a time.</remarks>
 public sealed class OrderedIngestion<TEvent>
 {
+    private const int ReportPageSize = 500;
+
     private readonly string _name;
     private readonly IEventLog _log;
-    private readonly KeyedBarrier _barrier;
-    private readonly Func<TEvent, EventContext, CancellationToken, Task> _handle;
     private readonly Func<TEvent, string?> _keySelector;
     private readonly JsonTypeInfo<TEvent> _typeInfo;
-    private readonly int _maxAttempts;
-    private readonly TimeSpan _retryBackoff;
-    private readonly TimeSpan _maxRetryBackoff;
-    private readonly bool _parkOnTerminalFailure;
-    private readonly int _workerCount;
-    private readonly int _batchSize;
-    private readonly TimeSpan _pollInterval;
+    private readonly TimeSpan _shutdownTimeout;
     private readonly TimeProvider _timeProvider;
-    private readonly IngestionMetrics? _metrics;
     private readonly ILogger _logger;
-    // Events handed to the workers; true once finished. A finished event leaves only at the start of the next pass,
-    // before the log is read again, so a pass that read the log before the event's new state was saved cannot send it twice.
-    private readonly ConcurrentDictionary<long, bool> _inFlight = new();
-    private readonly ConcurrentDictionary<string, bool> _parked = new(StringComparer.Ordinal);
-    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly CancellationTokenSource _abort = new();
-    private Task? _run;
+    private readonly IngestionMetrics? _metrics;
+    private readonly ParkedKeys _parked;
+    private readonly IngestionIntake _intake = new();
+    private readonly IngestionDispatcher _dispatcher;
+    private readonly Lock _stopSync = new();
+    private Task? _stop;
 
     internal OrderedIngestion(
         string name,
@@ -55,6 +42,7 @@ public sealed class OrderedIngestion<TEvent>
         Func<TEvent, EventContext, CancellationToken, Task> handle,
         JsonSerializerOptions serializerOptions,
         TimeProvider? timeProvider,
+        TimeSpan shutdownTimeout,
         IngestionMetrics? metrics,
         ILogger? logger)
     {
@@ -62,21 +50,36 @@ public sealed class OrderedIngestion<TEvent>
 
         _name = name;
         _log = log;
-        _handle = handle;
         _keySelector = options.KeySelector!;
         _typeInfo = (JsonTypeInfo<TEvent>)serializerOptions.GetTypeInfo(typeof(TEvent));
-        _maxAttempts = options.MaxAttempts;
-        _retryBackoff = options.RetryBackoff;
-        _maxRetryBackoff = options.MaxRetryBackoff;
-        _parkOnTerminalFailure = options.OnTerminalFailure == TerminalFailureAction.ParkKey;
-        _workerCount = options.Workers;
-        _batchSize = options.BatchSize;
-        _pollInterval = options.PollInterval;
+        _shutdownTimeout = shutdownTimeout;
         _timeProvider = timeProvider ?? TimeProvider.System;
         _metrics = metrics;
         _logger = logger ?? NullLogger.Instance;
-        _barrier = new KeyedBarrier(new KeyedBarrierOptions { ConcurrencyLimit = options.DrainConcurrencyLimit, Metadata = $"ingestion {name}" }, _timeProvider);
-        metrics?.Register(name, _barrier);
+        _parked = new ParkedKeys(_timeProvider);
+        IdempotencyWindow = options.IdempotencyWindow;
+
+        var settings = new IngestionSettings(
+            options.MaxAttempts,
+            options.RetryBackoff,
+            options.MaxRetryBackoff,
+            options.OnTerminalFailure == TerminalFailureAction.ParkKey,
+            options.Workers,
+            options.BatchSize,
+            options.PollInterval);
+        // An illegal sequence (a log returning a key's events out of order) holds that key and is counted in
+        // coordination.barrier.illegal_sequences; thrown, it would fail every pass and stop every key.
+        var barrier = new KeyedBarrier(
+            new KeyedBarrierOptions { ConcurrencyLimit = options.DrainConcurrencyLimit, Metadata = $"ingestion {name}", ThrowOnIllegalSequence = false },
+            _timeProvider);
+        var runner = new IngestionRunner(name, log, barrier, _parked, (logged, attempt, cancellationToken) => HandleAsync(handle, logged, attempt, cancellationToken), settings, _timeProvider, metrics, _logger);
+        _dispatcher = new IngestionDispatcher(name, log, barrier, runner, settings, _timeProvider, metrics, _logger);
+        metrics?.Register(name, () =>
+        {
+            // A parked key is as blocked as one behind a failed event: it counts, and so does how long it has waited.
+            var (entries, blocked, age) = barrier.GetStatistics();
+            return new IngestionMetrics.BarrierStatistics(entries, blocked + _parked.Count, TimeSpan.FromTicks(Math.Max(age.Ticks, _parked.OldestAge().Ticks)), barrier.IllegalSequences);
+        });
     }
 
     /// <summary>Gets the ingestion's name.</summary>
@@ -85,38 +88,17 @@ public sealed class OrderedIngestion<TEvent>
     /// <summary>Gets the JSON contract the ingestion reads its events with.</summary>
     internal JsonTypeInfo<TEvent> EventTypeInfo => _typeInfo;
 
+    /// <summary>Gets how long an idempotency key is remembered.</summary>
+    internal TimeSpan IdempotencyWindow { get; }
+
     /// <summary>Checks every event's key, then appends them all atomically; nothing is appended when one is invalid.</summary>
     /// <param name="events">The events, in the order they are to be handled within each key.</param>
     /// <param name="cancellationToken">Cancels the append.</param>
     /// <returns>The ids of the appended events, in order.</returns>
-    /// <exception cref="ArgumentException">An event is null or has no key; the message names its index.</exception>
-    /// <exception cref="InvalidOperationException">The ingestion is stopping.</exception>
-    public async ValueTask<IReadOnlyList<long>> AppendAsync(IReadOnlyList<TEvent> events, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(events);
-        if (_stopping.IsCancellationRequested)
-        {
-            throw new InvalidOperationException($"Ordered ingestion '{_name}' is stopping; the events were not accepted.");
-        }
-
-        var entries = new (string Key, string Payload)[events.Count];
-        for (var i = 0; i < events.Count; i++)
-        {
-            var ingested = events[i] ?? throw new ArgumentException($"Event {i} is null.", nameof(events));
-            var key = _keySelector(ingested);
-            if (string.IsNullOrEmpty(key))
-            {
-                throw new ArgumentException($"Event {i} has no key: the key selector of ingestion '{_name}' returned an empty value.", nameof(events));
-            }
-
-            entries[i] = (key, JsonSerializer.Serialize(ingested, _typeInfo));
-        }
-
-        var ids = await _log.AppendAsync(entries, cancellationToken).ConfigureAwait(false);
-        _metrics?.Events(_name, "accepted", ids.Count);
-        Wake();
-        return ids;
-    }
+    /// <exception cref="ArgumentException">An event is null, has no key, or its key selector threw; the message names its index.</exception>
+    /// <exception cref="IngestionStoppedException">The ingestion is stopping.</exception>
+    public async ValueTask<IReadOnlyList<long>> AppendAsync(IReadOnlyList<TEvent> events, CancellationToken cancellationToken = default) =>
+        (await AppendAsync(events, idempotency: null, cancellationToken).ConfigureAwait(false)).Ids;
 
     /// <summary>Returns an event's state, attempts, last error and blocking id.</summary>
     /// <param name="id">The event id.</param>
@@ -124,7 +106,7 @@ public sealed class OrderedIngestion<TEvent>
     /// <returns>The event, or <see langword="null"/> if there is none with that id.</returns>
     public ValueTask<LoggedEvent?> GetAsync(long id, CancellationToken cancellationToken = default) => _log.GetAsync(id, cancellationToken);
 
-    /// <summary>Releases a key parked after a dead letter: its next events are handled again.</summary>
+    /// <summary>Releases a key parked after a dead letter: its next events are handled again, in order.</summary>
     /// <param name="key">The key.</param>
     /// <param name="cancellationToken">Cancels the write.</param>
     /// <returns><see langword="true"/> if the key was parked.</returns>
@@ -132,233 +114,132 @@ public sealed class OrderedIngestion<TEvent>
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         var released = await _log.SetParkedAsync(key, parked: false, cancellationToken).ConfigureAwait(false);
-        _parked.TryRemove(key, out _);
-        Wake();
+        _parked.Release(key);
+        _dispatcher.Wake();
         return released;
     }
 
-    /// <summary>Starts the dispatcher and the workers.</summary>
-    internal void Start() => _run ??= Task.Run(RunAsync);
-
-    /// <summary>Stops intake, then waits until every accepted event is terminal; when <paramref name="cancellationToken"/>
-    /// fires first, running handlers are cancelled and what is left is logged as an error.</summary>
-    internal async Task StopAsync(CancellationToken cancellationToken)
+    /// <summary>Appends events, idempotently when <paramref name="idempotency"/> is given.</summary>
+    internal async ValueTask<AppendResult> AppendAsync(IReadOnlyList<TEvent> events, IdempotentAppend? idempotency, CancellationToken cancellationToken)
     {
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        Wake();
-        if (_run is null)
+        ArgumentNullException.ThrowIfNull(events);
+        if (!_intake.TryEnter())
         {
-            return;
+            throw new IngestionStoppedException($"Ordered ingestion '{_name}' is stopping; the events were not accepted.");
         }
 
-        using (cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _abort))
-        {
-            await _run.ConfigureAwait(false);
-        }
-
-        var unfinished = await _log.ReadPendingAsync(int.MaxValue, CancellationToken.None).ConfigureAwait(false);
-        if (unfinished.Count > 0)
-        {
-            IngestionLog.StoppedUnfinished(_logger, _name, unfinished.Count, string.Join(", ", unfinished.Take(10).Select(e => e.Id)));
-        }
-    }
-
-    private async Task RunAsync()
-    {
-        foreach (var key in await _log.ParkedKeysAsync(CancellationToken.None).ConfigureAwait(false))
-        {
-            _parked[key] = true;
-        }
-
-        var workers = Enumerable.Range(0, _workerCount).Select(_ => Channel.CreateUnbounded<LoggedEvent>(new UnboundedChannelOptions { SingleReader = true })).ToArray();
-        var workerTasks = workers.Select(worker => Task.Run(() => WorkAsync(worker.Reader))).ToArray();
         try
         {
-            while (!_abort.IsCancellationRequested)
+            var result = await _log.AppendAsync(ToNewEvents(events), idempotency, cancellationToken).ConfigureAwait(false);
+            if (result.Outcome == AppendOutcome.Appended)
             {
-                var stopping = _stopping.IsCancellationRequested;
-                int pending;
-                try
-                {
-                    pending = await DispatchAsync(workers).ConfigureAwait(false);
-                }
-                catch (Exception exception) when (exception is not OperationCanceledException)
-                {
-                    IngestionLog.DispatcherFailed(_logger, _name, exception);
-                    pending = 1;
-                }
-
-                if (stopping && pending == 0 && _inFlight.IsEmpty)
-                {
-                    return;
-                }
-
-                await WaitForWorkAsync().ConfigureAwait(false);
+                _metrics?.Events(_name, "accepted", result.Ids.Count);
+                _dispatcher.Wake();
             }
+
+            return result;
         }
         finally
         {
-            foreach (var worker in workers)
-            {
-                worker.Writer.TryComplete();
-            }
-
-            await Task.WhenAll(workerTasks).ConfigureAwait(false);
+            _intake.Exit();
         }
     }
 
-    /// <summary>One dispatcher pass; returns how many events were not terminal.</summary>
-    private async Task<int> DispatchAsync(Channel<LoggedEvent>[] workers)
+    /// <summary>Starts the dispatcher and the workers.</summary>
+    internal void Start() => _dispatcher.Start(LoadParkedKeysAsync);
+
+    /// <summary>Closes intake and waits for the appends in progress, then lets the dispatcher finish what is
+    /// dispatchable. The wait is bounded by <paramref name="cancellationToken"/> and by the host's shutdown timeout,
+    /// whichever comes first: then running handlers see their token cancelled and the stop returns without waiting for
+    /// them. Every event not finished is then logged with its id (events 205 and 206). Idempotent.</summary>
+    internal Task StopAsync(CancellationToken cancellationToken)
     {
-        _barrier.Sync();
-        foreach (var (id, finished) in _inFlight)
+        lock (_stopSync)
         {
-            if (finished)
-            {
-                _inFlight.TryRemove(KeyValuePair.Create(id, true));
-            }
-        }
-
-        var now = _timeProvider.GetUtcNow();
-        var pending = await _log.ReadPendingAsync(_batchSize, CancellationToken.None).ConfigureAwait(false);
-        HashSet<string>? held = null;
-        foreach (var logged in pending)
-        {
-            if (held?.Contains(logged.Key) == true || _inFlight.ContainsKey(logged.Id))
-            {
-                continue;
-            }
-
-            if (_parked.ContainsKey(logged.Key) || (logged.State == EventState.Failed && logged.RetryAt > now))
-            {
-                // Parked, or backing off: the key is held for the rest of the pass.
-                (held ??= new HashSet<string>(StringComparer.Ordinal)).Add(logged.Key);
-                continue;
-            }
-
-            var entry = _barrier.Enter(logged.Key, logged.Id);
-            if (!entry.Accepted)
-            {
-                (held ??= new HashSet<string>(StringComparer.Ordinal)).Add(logged.Key);
-                if (entry.PreviousFailedJobId is { } blocking && (logged.State != EventState.Waiting || logged.BlockingId != blocking))
-                {
-                    await _log.SaveStateAsync(logged with { State = EventState.Waiting, BlockingId = blocking }, CancellationToken.None).ConfigureAwait(false);
-                    _metrics?.Events(_name, "waiting");
-                }
-
-                continue;
-            }
-
-            _inFlight[logged.Id] = false;
-            workers[WorkerOf(logged.Key)].Writer.TryWrite(logged);
-        }
-
-        return pending.Count;
-    }
-
-    private async Task WorkAsync(ChannelReader<LoggedEvent> reader)
-    {
-        await foreach (var logged in reader.ReadAllAsync().ConfigureAwait(false))
-        {
-            try
-            {
-                await HandleAsync(logged).ConfigureAwait(false);
-            }
-            catch (Exception exception)
-            {
-                // The log could not record the outcome: the event stays pending and is dispatched again.
-                IngestionLog.DispatcherFailed(_logger, _name, exception);
-            }
-            finally
-            {
-                _inFlight[logged.Id] = true;
-                Wake();
-            }
+            return _stop ??= StopCoreAsync(cancellationToken);
         }
     }
 
-    private async Task HandleAsync(LoggedEvent logged)
+    private async Task StopCoreAsync(CancellationToken cancellationToken)
     {
-        if (_parked.ContainsKey(logged.Key))
-        {
-            // Queued before its key was parked: undo its entry; it stays pending until the key is released.
-            _barrier.Leave(logged.Key, logged.Id);
-            return;
-        }
-
-        var wait = _barrier.Wait(logged.Key, logged.Id);
-        if (wait.MustWait)
-        {
-            await _log.SaveStateAsync(logged with { State = EventState.Waiting, BlockingId = wait.PreviousFailedJobId }, CancellationToken.None).ConfigureAwait(false);
-            _barrier.StateChanged(logged.Key, logged.Id, JobState.Waiting);
-            _metrics?.Events(_name, "waiting");
-            return;
-        }
-
-        var attempt = logged.Attempts + 1;
+        using var timeout = new CancellationTokenSource(_shutdownTimeout, _timeProvider);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        await _intake.CloseAsync().WaitAsync(deadline.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _dispatcher.StopAsync(deadline.Token).ConfigureAwait(false);
         try
         {
-            var ingested = JsonSerializer.Deserialize(logged.Payload, _typeInfo)
-                ?? throw new PermanentEventException($"Event {logged.Id} is null.");
-            await _handle(ingested, new EventContext(logged.Id, logged.Key, attempt), _abort.Token).ConfigureAwait(false);
-        }
-        catch (Exception exception) when (exception is PermanentEventException or JsonException || attempt >= _maxAttempts)
-        {
-            if (_parkOnTerminalFailure)
-            {
-                // Parked before the dead letter is visible: whoever sees the dead letter can release the key.
-                _parked[logged.Key] = true;
-                if (await _log.SetParkedAsync(logged.Key, parked: true, CancellationToken.None).ConfigureAwait(false))
-                {
-                    IngestionLog.KeyParked(_logger, _name);
-                }
-            }
-
-            await _log.SaveStateAsync(logged with { State = EventState.DeadLettered, Attempts = attempt, LastError = exception.Message, BlockingId = null, RetryAt = null }, CancellationToken.None).ConfigureAwait(false);
-            IngestionLog.EventDeadLettered(_logger, _name, logged.Id, attempt, exception);
-
-            _barrier.StateChanged(logged.Key, logged.Id, JobState.Aborted);
-            _metrics?.Events(_name, "aborted");
-            return;
+            await ReportUnfinishedAsync().ConfigureAwait(false);
         }
         catch (Exception exception)
         {
-            // A retryable failure holds the key at once; the log says when the event runs again.
-            _barrier.StateChanged(logged.Key, logged.Id, JobState.Failed);
-            var retryAt = _timeProvider.GetUtcNow() + Backoff(attempt);
-            await _log.SaveStateAsync(logged with { State = EventState.Failed, Attempts = attempt, LastError = exception.Message, BlockingId = null, RetryAt = retryAt }, CancellationToken.None).ConfigureAwait(false);
-            IngestionLog.EventFailed(_logger, _name, logged.Id, attempt, exception);
-            _metrics?.Events(_name, "failed");
-            return;
+            IngestionLog.DispatcherFailed(_logger, _name, exception);
         }
-
-        await _log.SaveStateAsync(logged with { State = EventState.Succeeded, Attempts = attempt, LastError = null, BlockingId = null, RetryAt = null }, CancellationToken.None).ConfigureAwait(false);
-        _barrier.StateChanged(logged.Key, logged.Id, JobState.Succeeded);
-        _metrics?.Events(_name, "succeeded");
     }
 
-    private TimeSpan Backoff(int attempt)
+    /// <summary>Logs every event that is not terminal, a page of ids at a time, then how many there were.</summary>
+    private async Task ReportUnfinishedAsync()
     {
-        var factor = Math.Pow(2, Math.Min(attempt - 1, 30));
-        var backoff = TimeSpan.FromTicks((long)Math.Min(_retryBackoff.Ticks * factor, _maxRetryBackoff.Ticks));
-        return backoff;
+        var unfinished = 0;
+        for (var afterId = 0L; ;)
+        {
+            var page = await _log.ReadPendingAsync(afterId, ReportPageSize, CancellationToken.None).ConfigureAwait(false);
+            if (page.Count == 0)
+            {
+                break;
+            }
+
+            IngestionLog.UnfinishedIds(_logger, _name, string.Join(", ", page.Select(static e => e.Id)));
+            unfinished += page.Count;
+            afterId = page[^1].Id;
+        }
+
+        if (unfinished > 0)
+        {
+            IngestionLog.StoppedUnfinished(_logger, _name, unfinished, _parked.Count);
+        }
     }
 
-    private async Task WaitForWorkAsync()
+    private async Task LoadParkedKeysAsync(CancellationToken cancellationToken)
     {
-        using var timeout = new CancellationTokenSource(_pollInterval, _timeProvider);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _abort.Token);
-        try
+        foreach (var key in await _log.ParkedKeysAsync(cancellationToken).ConfigureAwait(false))
         {
-            await _wake.Reader.ReadAsync(linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // The poll interval passed: look for due retries.
+            _parked.Park(key);
         }
     }
 
-    private void Wake() => _wake.Writer.TryWrite(true);
+    /// <summary>Reads each event's key and payload. The errors carry no parameter name: their message goes to the client as is.</summary>
+    private NewEvent[] ToNewEvents(IReadOnlyList<TEvent> events)
+    {
+        var entries = new NewEvent[events.Count];
+        for (var i = 0; i < events.Count; i++)
+        {
+            var ingested = events[i] ?? throw new ArgumentException($"Event {i} is null.", innerException: null);
+            string? key;
+            try
+            {
+                key = _keySelector(ingested);
+            }
+            catch (Exception exception)
+            {
+                // The event is malformed for this ingestion; retrying the same request cannot help.
+                throw new ArgumentException($"Event {i}: the key selector of ingestion '{_name}' threw {exception.GetType().Name}: {exception.Message}", exception);
+            }
 
-    private int WorkerOf(string key) => (int)((uint)StringComparer.Ordinal.GetHashCode(key) % (uint)_workerCount);
+            if (string.IsNullOrEmpty(key))
+            {
+                throw new ArgumentException($"Event {i} has no key: the key selector of ingestion '{_name}' returned an empty value.", innerException: null);
+            }
+
+            entries[i] = new NewEvent(key, JsonSerializer.Serialize(ingested, _typeInfo));
+        }
+
+        return entries;
+    }
+
+    private Task HandleAsync(Func<TEvent, EventContext, CancellationToken, Task> handle, LoggedEvent logged, int attempt, CancellationToken cancellationToken)
+    {
+        var ingested = JsonSerializer.Deserialize(logged.Payload, _typeInfo)
+            ?? throw new PermanentEventException($"Event {logged.Id} is null.");
+        return handle(ingested, new EventContext(logged.Id, logged.Key, attempt), cancellationToken);
+    }
 }

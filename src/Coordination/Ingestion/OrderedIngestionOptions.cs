@@ -27,11 +27,11 @@ public sealed class OrderedIngestionOptions<TEvent>
     /// <value>The default value is <see cref="TerminalFailureAction.Skip"/>.</value>
     public TerminalFailureAction OnTerminalFailure { get; set; } = TerminalFailureAction.Skip;
 
-    /// <summary>Gets or sets how many workers handle events; a key always goes to the same worker.</summary>
+    /// <summary>Gets or sets how many workers handle events; a key is handled by one worker at a time.</summary>
     /// <value>The default value is 4 × <see cref="Environment.ProcessorCount"/>. Allowed: 1 to 1024.</value>
     public int Workers { get; set; } = 4 * Environment.ProcessorCount;
 
-    /// <summary>Gets or sets how many pending events one dispatcher pass reads.</summary>
+    /// <summary>Gets or sets how many pending events one dispatcher pass reads, over all the keys it reads.</summary>
     /// <value>The default value is 1000. Allowed: 1 to 100,000.</value>
     public int BatchSize { get; set; } = 1000;
 
@@ -39,9 +39,15 @@ public sealed class OrderedIngestionOptions<TEvent>
     /// <value>The default value is 100 milliseconds. Allowed: greater than zero.</value>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>Gets or sets the largest request body the ingestion endpoint accepts.</summary>
+    /// <summary>Gets or sets the largest request body the ingestion endpoint accepts; the endpoint raises (or lowers)
+    /// the server's own limit for its requests to match, so a value above Kestrel's default of 30,000,000 bytes works.</summary>
     /// <value>The default value is 1,048,576 bytes. Allowed: 1 byte to 100 MiB.</value>
     public int MaxRequestBodySize { get; set; } = 1024 * 1024;
+
+    /// <summary>Gets or sets how long the log remembers a POST's <c>Idempotency-Key</c>: a retry with the same key
+    /// and body within this window gets the first answer without appending again.</summary>
+    /// <value>The default value is 24 hours. Allowed: 1 second to 30 days.</value>
+    public TimeSpan IdempotencyWindow { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>Gets or sets how many events of one key may be in the workers at once while the key drains after a dead letter.</summary>
     /// <value>The default value is 1. Allowed: at least 1.</value>
@@ -91,6 +97,11 @@ public sealed class OrderedIngestionOptions<TEvent>
         if (MaxRequestBodySize is < 1 or > 100 * 1024 * 1024)
         {
             yield return $"Ordered ingestion '{name}': {nameof(MaxRequestBodySize)} is {MaxRequestBodySize}; allowed 1 to {100 * 1024 * 1024}.";
+        }
+
+        if (IdempotencyWindow < TimeSpan.FromSeconds(1) || IdempotencyWindow > TimeSpan.FromDays(30))
+        {
+            yield return $"Ordered ingestion '{name}': {nameof(IdempotencyWindow)} is {IdempotencyWindow}; allowed 00:00:01 to 30.00:00:00.";
         }
 
         if (DrainConcurrencyLimit < 1)
