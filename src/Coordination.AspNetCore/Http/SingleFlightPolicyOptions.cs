@@ -31,10 +31,19 @@ public sealed class SingleFlightPolicyOptions
     public IList<Func<HttpContext, string>> VaryByValues { get; } = [];
 
     /// <summary>Gets or sets whether requests of different users may share one execution.</summary>
-    /// <remarks>When <see langword="false"/>, the key holds the authenticated user's name identifier or, for an
-    /// unauthenticated request, a SHA-256 hash of its <c>Authorization</c> and <c>Cookie</c> headers.</remarks>
+    /// <remarks>When <see langword="false"/>, the key holds the signed-in user's identifying claim (see
+    /// <see cref="UserIdClaimType"/>) or, for an unauthenticated request, a SHA-256 hash of its <c>Authorization</c> and
+    /// <c>Cookie</c> headers. A signed-in user without that claim is never coalesced, unless <see cref="VaryByValues"/>
+    /// says how to tell users apart.</remarks>
     /// <value>The default value is <see langword="false"/>.</value>
     public bool IsSharedAcrossUsers { get; set; }
+
+    /// <summary>Gets or sets the claim type that identifies a signed-in user in the key.</summary>
+    /// <remarks>Name it when the authentication scheme identifies users by another claim (a tenant-scoped id, an
+    /// API-key owner). It must be unique per user: requests with equal values may share one response.</remarks>
+    /// <value>The default value is <see langword="null"/>: <see cref="System.Security.Claims.ClaimTypes.NameIdentifier"/>,
+    /// else <c>sub</c>.</value>
+    public string? UserIdClaimType { get; set; }
 
     /// <summary>Gets or sets whether POST requests are coalesced, keyed by a SHA-256 of their body.</summary>
     /// <value>The default value is <see langword="false"/>: only GET and HEAD are coalesced.</value>
@@ -160,6 +169,11 @@ public sealed class SingleFlightPolicyOptions
         if (VaryByQueryKeys is { } queryKeys && queryKeys.Any(string.IsNullOrWhiteSpace))
         {
             yield return $"Single-flight '{name}': {nameof(VaryByQueryKeys)} holds an empty query key.";
+        }
+
+        if (UserIdClaimType is not null && string.IsNullOrWhiteSpace(UserIdClaimType))
+        {
+            yield return $"Single-flight '{name}': {nameof(UserIdClaimType)} is empty; set a claim type or null for the default.";
         }
 
         if (VaryByRouteValues.Any(string.IsNullOrWhiteSpace))
