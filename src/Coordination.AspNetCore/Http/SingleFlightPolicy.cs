@@ -6,6 +6,7 @@ using Coordination.SingleFlight;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Microsoft.Net.Http.Headers;
 
 namespace Coordination.AspNetCore;
 
@@ -14,6 +15,20 @@ internal sealed class SingleFlightPolicy
 {
     /// <summary>The JWT subject claim, as it arrives when inbound claims are not mapped.</summary>
     private const string SubjectClaimType = "sub";
+
+    /// <summary>
+    /// Request headers that turn one representation into another answer (304, 412, 206 and its bytes): a request
+    /// shares only with requests that ask exactly the same, so nobody gets a 304 or a 206 they did not ask for.
+    /// </summary>
+    private static readonly string[] ConditionalHeaders =
+    [
+        HeaderNames.IfMatch,
+        HeaderNames.IfNoneMatch,
+        HeaderNames.IfModifiedSince,
+        HeaderNames.IfUnmodifiedSince,
+        HeaderNames.IfRange,
+        HeaderNames.Range,
+    ];
 
     private readonly string[] _varyByHeaders;
     private readonly string[]? _varyByQueryKeys;
@@ -103,6 +118,12 @@ internal sealed class SingleFlightPolicy
         {
             key.Append('H');
             Append(key, header);
+            AppendValues(key, request.Headers[header]);
+        }
+
+        foreach (var header in ConditionalHeaders)
+        {
+            key.Append('C');
             AppendValues(key, request.Headers[header]);
         }
 

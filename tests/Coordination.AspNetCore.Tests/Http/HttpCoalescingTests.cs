@@ -375,7 +375,7 @@ public sealed class HttpCoalescingTests
 
     internal static int WaitingOn(CoordinationTestApp app, string pattern)
     {
-        var endpoint = app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>().Single(e => e.RoutePattern.RawText == pattern);
+        var endpoint = app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>().Single(e => e.RoutePattern.RawText?.TrimStart('/') == pattern.TrimStart('/'));
         var metadata = SingleFlightPolicyProvider.EnabledMetadata(endpoint.Metadata)!;
         return app.Policies.GetPolicy(metadata, endpoint).Group.WaitingCallers;
     }
