@@ -34,6 +34,19 @@ public sealed class ConditionalAndRangeTests
         await AssertEachAsAloneAsync(app, gate, "/doc");
     }
 
+    [Fact]
+    public async Task MvcFileResult_EachClientGetsWhatItAskedFor_IdenticalRequestsStillShare()
+    {
+        var gate = new Gate();
+        await using var app = new CoordinationTestApp(services: s =>
+        {
+            s.AddSingleton(gate);
+            s.AddControllers().AddApplicationPart(typeof(DocumentsController).Assembly);
+        });
+
+        await AssertEachAsAloneAsync(app, gate, "/mvc/doc");
+    }
+
     private static async Task AssertEachAsAloneAsync(CoordinationTestApp app, Gate gate, string path)
     {
         var client = app.CreateClient();

@@ -1,0 +1,132 @@
+using System.Net;
+using Coordination.AspNetCore;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Timeouts;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Coordination.Tests.Http;
+
+/// <summary>The middleware users put around endpoints works the same for coalesced clients as for lone ones.</summary>
+public sealed class MiddlewareAroundCoalescingTests
+{
+    private const string Text = "a body the compression middleware compresses for every client that accepts gzip";
+
+    [Fact]
+    public async Task ResponseCompressionOutside_EveryClientGetsTheBodyCompressedForItself()
+    {
+        var gate = new Gate();
+        await using var app = new CoordinationTestApp(
+            map => Twin.Map(map, "/text", async (HttpContext context) =>
+            {
+                await Hold(context, gate);
+                return Results.Text(Text, "text/plain");
+            }).WithSingleFlight(p => p.EmitRoleHeader = true),
+            services: s => s.AddResponseCompression(),
+            beforeEndpoints: pipeline => pipeline.UseResponseCompression());
+        var client = app.CreateClient();
+
+        var responses = Enumerable.Range(0, 3).Select(_ => Get(client, "/text", ("Accept-Encoding", "gzip"))).ToArray();
+        Gate.WaitUntil(() => gate.Entered == 1 && HttpCoalescingTests.WaitingOn(app, "/text") == 3, "three requests share the flight");
+        gate.Open();
+        var completed = await Task.WhenAll(responses).DefaultTimeout();
+        var alone = await Get(client, "/text" + Twin.AloneSuffix, ("Accept-Encoding", "gzip"));
+
+        foreach (var response in completed)
+        {
+            Assert.Equal("gzip", response.Content.Headers.ContentEncoding.Single());
+            await Twin.AssertSameAsAloneAsync(response, alone, response.Headers.GetValues("X-SingleFlight").Single());
+        }
+
+        Assert.Equal(2, completed.Count(r => r.Headers.GetValues("X-SingleFlight").Single() == "follower"));
+    }
+
+    [Fact]
+    public async Task StatusCodePagesAndHeadersAfterNext_FinishEveryResponseTheEndpointLeftUnstarted()
+    {
+        var gate = new Gate();
+        await using var app = new CoordinationTestApp(
+            map => Twin.Map(map, "/missing", async (HttpContext context) =>
+            {
+                await Hold(context, gate);
+                return Results.NotFound();
+            }).WithSingleFlight(p => p.EmitRoleHeader = true),
+            beforeEndpoints: pipeline =>
+            {
+                pipeline.UseStatusCodePages();
+                pipeline.Use(async (context, next) =>
+                {
+                    await next(context);
+                    if (!context.Response.HasStarted)
+                    {
+                        context.Response.Headers["X-Finished-By"] = "outer middleware";
+                    }
+                });
+            });
+        var client = app.CreateClient();
+
+        var responses = Enumerable.Range(0, 3).Select(_ => Get(client, "/missing")).ToArray();
+        Gate.WaitUntil(() => gate.Entered == 1 && HttpCoalescingTests.WaitingOn(app, "/missing") == 3, "three requests share the flight");
+        gate.Open();
+        var completed = await Task.WhenAll(responses).DefaultTimeout();
+        var alone = await Get(client, "/missing" + Twin.AloneSuffix);
+
+        Assert.Equal("application/problem+json", alone.Content.Headers.ContentType?.MediaType);
+        foreach (var response in completed)
+        {
+            var role = response.Headers.GetValues("X-SingleFlight").Single();
+            await Twin.AssertSameAsAloneAsync(response, alone, role);
+            Assert.Equal("outer middleware", response.Headers.GetValues("X-Finished-By").Single());
+        }
+
+        Assert.Equal(1, gate.Entered);
+    }
+
+    [Fact]
+    public async Task RequestTimeouts_ALoneRequestAndAWaitingFollowerGet504()
+    {
+        var leaderHeld = new Gate();
+        await using var app = new CoordinationTestApp(
+            map => map.MapGet("/slow", async (HttpContext context) =>
+            {
+                if (context.Request.Headers["X-Test-Role"] == "leader")
+                {
+                    // The leader outlives every timeout; the requests that join it time out while they wait.
+                    context.Features.GetRequiredFeature<IHttpRequestTimeoutFeature>().DisableTimeout();
+                    await leaderHeld.PassAsync();
+                    return "leader's answer";
+                }
+
+                await Task.Delay(Timeout.InfiniteTimeSpan, context.RequestAborted);
+                return "never";
+            }).WithSingleFlight(p => p.EmitRoleHeader = true).WithRequestTimeout(TimeSpan.FromMilliseconds(50)),
+            services: s => s.AddRequestTimeouts(),
+            beforeEndpoints: pipeline => pipeline.UseRequestTimeouts());
+        var client = app.CreateClient();
+
+        var lone = await Get(client, "/slow?lone").DefaultTimeout();
+        Assert.Equal(HttpStatusCode.GatewayTimeout, lone.StatusCode);
+
+        var leader = Get(client, "/slow", ("X-Test-Role", "leader"));
+        Gate.WaitUntil(() => leaderHeld.Entered == 1, "the leader runs");
+        var follower = await Get(client, "/slow").DefaultTimeout();
+        Assert.Equal(HttpStatusCode.GatewayTimeout, follower.StatusCode);
+
+        leaderHeld.Open();
+        Assert.Equal("leader's answer", await (await leader.DefaultTimeout()).Content.ReadAsStringAsync());
+    }
+
+    private static Task Hold(HttpContext context, Gate gate) => Twin.IsAlone(context) ? Task.CompletedTask : gate.PassAsync();
+
+    private static Task<HttpResponseMessage> Get(HttpClient client, string path, params (string Name, string Value)[] headers)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
+        foreach (var (name, value) in headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        return client.SendAsync(request);
+    }
+}
