@@ -53,9 +53,10 @@ public sealed class SingleFlightPolicyOptions
     /// <value>The default value is 65,536 bytes. Allowed: 0 to 16 MiB.</value>
     public int MaxRequestBodySize { get; set; } = 64 * 1024;
 
-    /// <summary>Gets or sets the largest response body that is buffered for followers.</summary>
-    /// <remarks>A larger response streams to its leader unchanged and its followers run the endpoint themselves;
-    /// nothing truncated is ever replayed.</remarks>
+    /// <summary>Gets or sets the most response body bytes held in memory for the followers of one response.</summary>
+    /// <remarks>A response that declares a larger <c>Content-Length</c> goes to its leader unchanged and its followers
+    /// run the endpoint themselves at once. A body of unknown length streams to the followers whatever its size: past
+    /// this many bytes, what every follower has read is released and the endpoint's writes wait for the slowest one.</remarks>
     /// <value>The default value is 1,048,576 bytes (1 MiB). Allowed: 0 to 1 GiB.</value>
     public long MaxResponseBodySize { get; set; } = 1024 * 1024;
 
@@ -63,7 +64,8 @@ public sealed class SingleFlightPolicyOptions
     /// <value>The default value is <see langword="false"/>.</value>
     public bool EmitRoleHeader { get; set; }
 
-    /// <summary>Gets or sets a hard limit on one execution of the endpoint; see <see cref="SingleFlightGroupOptions.Timeout"/>.</summary>
+    /// <summary>Gets or sets a hard limit on the time from the start of one execution of the endpoint until its response
+    /// starts; see <see cref="SingleFlightGroupOptions.Timeout"/>. A response that has started (a stream) is not limited.</summary>
     /// <value>The default value is <see langword="null"/> (no limit).</value>
     public TimeSpan? Timeout { get; set; }
 

@@ -117,6 +117,65 @@ public sealed class MiddlewareAroundCoalescingTests
         Assert.Equal("leader's answer", await (await leader.DefaultTimeout()).Content.ReadAsStringAsync());
     }
 
+    [Theory]
+    [InlineData("stream")]
+    [InlineData("body-writer")]
+    [InlineData("send-file")]
+    [InlineData("synchronous")]
+    [InlineData("synchronous-not-allowed")]
+    public async Task EveryWayToWriteTheBody_GivesFollowersWhatTheEndpointGivesAlone(string how)
+    {
+        var gate = new Gate();
+        var file = Path.GetTempFileName();
+        await File.WriteAllTextAsync(file, Text);
+        try
+        {
+            await using var app = new CoordinationTestApp(map => Twin.Map(map, "/written", async (HttpContext context) =>
+            {
+                await Hold(context, gate);
+                var bytes = System.Text.Encoding.UTF8.GetBytes(Text);
+                context.Response.ContentType = "text/plain";
+                switch (how)
+                {
+                    case "stream":
+                        await context.Response.Body.WriteAsync(bytes);
+                        break;
+                    case "body-writer":
+                        await context.Response.BodyWriter.WriteAsync(bytes);
+                        break;
+                    case "send-file":
+                        await context.Response.SendFileAsync(file);
+                        break;
+                    case "synchronous":
+                        context.Features.GetRequiredFeature<IHttpBodyControlFeature>().AllowSynchronousIO = true;
+                        context.Response.Body.Write(bytes);
+                        break;
+                    case "synchronous-not-allowed":
+                        context.Response.Body.Write(bytes);
+                        break;
+                }
+            }).WithSingleFlight(p => p.EmitRoleHeader = true));
+            var client = app.CreateClient();
+
+            var responses = Enumerable.Range(0, 3).Select(_ => Get(client, "/written")).ToArray();
+            Gate.WaitUntil(() => gate.Entered == 1 && HttpCoalescingTests.WaitingOn(app, "/written") == 3, "three requests share the flight");
+            gate.Open();
+            var completed = await Task.WhenAll(responses).DefaultTimeout();
+            var alone = await Get(client, "/written" + Twin.AloneSuffix);
+
+            foreach (var response in completed)
+            {
+                await Twin.AssertSameAsAloneAsync(response, alone, how);
+            }
+
+            Assert.Equal(1, gate.Entered);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     private static Task Hold(HttpContext context, Gate gate) => Twin.IsAlone(context) ? Task.CompletedTask : gate.PassAsync();
 
     private static Task<HttpResponseMessage> Get(HttpClient client, string path, params (string Name, string Value)[] headers)
