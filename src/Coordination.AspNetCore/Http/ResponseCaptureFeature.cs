@@ -24,7 +24,7 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
     private readonly Func<CapturedResponse> _startResponse;
     private readonly ResponseCaptureStream _stream;
     private PipeWriter? _writer;
-    private CapturedResponse? _captured;
+    private volatile CapturedResponse? _captured;
     private volatile bool _detached;
     private volatile bool _finished;
 
@@ -61,34 +61,14 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
 
     public async Task CompleteAsync()
     {
-        if (_finished)
-        {
-            return;
-        }
-
-        await FlushWriterAsync().ConfigureAwait(false);
-        var captured = EnsureStarted();
-        _finished = true;
-        captured.Body?.Complete(early: true);
-        if (!_detached)
+        if (await EndBodyAsync(early: true).ConfigureAwait(false) is { } captured && !_detached)
         {
             await ForwardAsync(captured, () => new ValueTask(_inner.CompleteAsync())).ConfigureAwait(false);
         }
     }
 
     /// <summary>The endpoint returned: the body is whole. The server's response is left for the outer middleware to finish.</summary>
-    public async Task FinishAsync()
-    {
-        if (_finished)
-        {
-            return;
-        }
-
-        await FlushWriterAsync().ConfigureAwait(false);
-        var captured = EnsureStarted();
-        _finished = true;
-        captured.Body?.Complete(early: false);
-    }
+    public Task FinishAsync() => EndBodyAsync(early: false);
 
     /// <summary>The leader's own client is gone or timed out: it gets nothing more; the followers go on.</summary>
     public void Detach()
@@ -175,13 +155,24 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
         return _captured;
     }
 
-    private async Task FlushWriterAsync()
+    /// <summary>Ends the body once: what the endpoint left in its writer goes out, then the followers learn the end.</summary>
+    private async Task<CapturedResponse?> EndBodyAsync(bool early)
     {
+        if (_finished)
+        {
+            return null;
+        }
+
         if (_writer is { } writer)
         {
             // Completing a writer over the capture stream flushes what the endpoint left in it; the stream stays open.
             await writer.CompleteAsync().ConfigureAwait(false);
         }
+
+        var captured = EnsureStarted();
+        _finished = true;
+        captured.Body?.Complete(early);
+        return captured;
     }
 
     /// <summary>

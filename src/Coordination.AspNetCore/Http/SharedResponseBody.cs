@@ -146,7 +146,8 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
 
             _audience--;
             Debug.Assert(_audience >= 0, "The audience never drops below zero.");
-            gone = _audience == 0 && _subscribed;
+            // Once the body ended (say, after CompleteAsync) clients that leave cancel nothing the endpoint still does.
+            gone = _audience == 0 && _subscribed && End == SharedBodyEnd.Open;
             SignalLocked();
         }
 

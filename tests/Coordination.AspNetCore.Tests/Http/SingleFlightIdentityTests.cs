@@ -13,18 +13,8 @@ public sealed class SingleFlightIdentityTests
     {
         var gate = new Gate();
         await using var app = ApiKeyApp("sub", gate, policy => { });
-        var client = app.CreateClient();
 
-        var alice = Send(client, "/account", ("X-Api-Key", "alice"));
-        var aliceAgain = Send(client, "/account", ("X-Api-Key", "alice"));
-        var bob = Send(client, "/account", ("X-Api-Key", "bob"));
-        Gate.WaitUntil(() => gate.Entered == 2 && HttpCoalescingTests.WaitingOn(app, "/account") == 3, "one run per user");
-        gate.Open();
-
-        Assert.Equal("alice", await Body(alice));
-        Assert.Equal("alice", await Body(aliceAgain));
-        Assert.Equal("bob", await Body(bob));
-        Assert.Equal(2, gate.Entered);
+        await AssertOneRunPerUserAsync(app, gate);
     }
 
     [Fact]
@@ -49,18 +39,8 @@ public sealed class SingleFlightIdentityTests
     {
         var gate = new Gate();
         await using var app = ApiKeyApp(ClaimTypes.Email, gate, policy => policy.UserIdClaimType = ClaimTypes.Email);
-        var client = app.CreateClient();
 
-        var alice = Send(client, "/account", ("X-Api-Key", "alice"));
-        var aliceAgain = Send(client, "/account", ("X-Api-Key", "alice"));
-        var bob = Send(client, "/account", ("X-Api-Key", "bob"));
-        Gate.WaitUntil(() => gate.Entered == 2 && HttpCoalescingTests.WaitingOn(app, "/account") == 3, "one run per user");
-        gate.Open();
-
-        Assert.Equal("alice", await Body(aliceAgain));
-        Assert.Equal("follower", (await aliceAgain).Headers.GetValues("X-SingleFlight").Single());
-        Assert.Equal("bob", await Body(bob));
-        Assert.Equal("alice", await Body(alice));
+        await AssertOneRunPerUserAsync(app, gate);
     }
 
     [Fact]
@@ -92,6 +72,23 @@ public sealed class SingleFlightIdentityTests
         Assert.Equal("follower", (await same).Headers.GetValues("X-SingleFlight").Single());
         Assert.Equal("Scope write|c=1", await Body(otherToken));
         Assert.Equal("Scope read|c=2", await Body(otherCookie));
+    }
+
+    /// <summary>Alice twice and Bob once: Alice's requests share one run, Bob's runs apart, each gets their own data.</summary>
+    private static async Task AssertOneRunPerUserAsync(CoordinationTestApp app, Gate gate)
+    {
+        var client = app.CreateClient();
+
+        var alice = Send(client, "/account", ("X-Api-Key", "alice"));
+        var aliceAgain = Send(client, "/account", ("X-Api-Key", "alice"));
+        var bob = Send(client, "/account", ("X-Api-Key", "bob"));
+        Gate.WaitUntil(() => gate.Entered == 2 && HttpCoalescingTests.WaitingOn(app, "/account") == 3, "one run per user");
+        gate.Open();
+
+        Assert.Equal("alice", await Body(alice));
+        Assert.Equal("alice", await Body(aliceAgain));
+        Assert.Equal("bob", await Body(bob));
+        Assert.Equal(2, gate.Entered);
     }
 
     private static CoordinationTestApp ApiKeyApp(string claimType, Gate gate, Action<SingleFlightPolicyOptions> configure) => new(
