@@ -90,19 +90,31 @@ public sealed class MiddlewareAroundCoalescingTests
         await using var app = new CoordinationTestApp(
             map => map.MapGet("/slow", async (HttpContext context) =>
             {
-                if (context.Request.Headers["X-Test-Role"] == "leader")
+                if (IsLeader(context))
                 {
-                    // The leader outlives every timeout; the requests that join it time out while they wait.
-                    context.Features.GetRequiredFeature<IHttpRequestTimeoutFeature>().DisableTimeout();
                     await leaderHeld.PassAsync();
                     return "leader's answer";
                 }
 
                 await Task.Delay(Timeout.InfiniteTimeSpan, context.RequestAborted);
                 return "never";
-            }).WithSingleFlight(p => p.EmitRoleHeader = true).WithRequestTimeout(TimeSpan.FromMilliseconds(50)),
+            }).WithSingleFlight(p => p.EmitRoleHeader = true).WithRequestTimeout(TimeSpan.FromSeconds(1)),
             services: s => s.AddRequestTimeouts(),
-            beforeEndpoints: pipeline => pipeline.UseRequestTimeouts());
+            beforeEndpoints: pipeline =>
+            {
+                pipeline.UseRequestTimeouts();
+
+                // The leader outlives every timeout; the requests that join it time out while they wait.
+                pipeline.Use((context, next) =>
+                {
+                    if (IsLeader(context))
+                    {
+                        context.Features.GetRequiredFeature<IHttpRequestTimeoutFeature>().DisableTimeout();
+                    }
+
+                    return next(context);
+                });
+            });
         var client = app.CreateClient();
 
         var lone = await Get(client, "/slow?lone").DefaultTimeout();
@@ -175,6 +187,8 @@ public sealed class MiddlewareAroundCoalescingTests
             File.Delete(file);
         }
     }
+
+    private static bool IsLeader(HttpContext context) => context.Request.Headers["X-Test-Role"] == "leader";
 
     private static Task Hold(HttpContext context, Gate gate) => Twin.IsAlone(context) ? Task.CompletedTask : gate.PassAsync();
 
