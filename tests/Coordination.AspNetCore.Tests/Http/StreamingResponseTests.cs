@@ -62,6 +62,57 @@ public sealed class StreamingResponseTests
 
     [Theory]
     [MemberData(nameof(Protocols))]
+    public async Task LiveFeed_GoesOnWhileAnySubscriberListens_AndTheEndpointSeesRequestAbortedWhenTheLastLeaves(string version)
+    {
+        var joined = new Gate();
+        var secondEvent = new Gate();
+        var everyoneLeft = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var app = KestrelApp(version, map => map.MapGet("/feed", async (HttpContext context) =>
+        {
+            await joined.PassAsync();
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.WriteAsync("data: first\n\n");
+            await context.Response.Body.FlushAsync();
+            await secondEvent.PassAsync(context.RequestAborted);
+            await context.Response.WriteAsync("data: second\n\n");
+            await context.Response.Body.FlushAsync();
+            try
+            {
+                await Task.Delay(Timeout.InfiniteTimeSpan, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                everyoneLeft.TrySetResult();
+            }
+        }).WithSingleFlight(p => p.EmitRoleHeader = true));
+        using var client = Client(app, version);
+
+        var subscribers = Enumerable.Range(0, 2).Select(_ => client.GetAsync("/feed", HttpCompletionOption.ResponseHeadersRead)).ToArray();
+        Gate.WaitUntil(() => joined.Entered == 1 && HttpCoalescingTests.WaitingOn(app, "/feed") == 2, "both subscribers share the flight");
+        joined.Open();
+        var responses = await Task.WhenAll(subscribers).DefaultTimeout();
+        var leader = responses.Single(r => r.Headers.GetValues("X-SingleFlight").Single() == "leader");
+        var follower = responses.Single(r => r != leader);
+        var leaderReader = new StreamReader(await leader.Content.ReadAsStreamAsync());
+        var followerReader = new StreamReader(await follower.Content.ReadAsStreamAsync());
+        Assert.Equal("data: first", await leaderReader.ReadLineAsync().DefaultTimeout());
+        Assert.Equal("data: first", await followerReader.ReadLineAsync().DefaultTimeout());
+
+        // The leader's client leaves: the feed goes on for the follower.
+        leaderReader.Dispose();
+        leader.Dispose();
+        secondEvent.Open();
+        Assert.Equal(string.Empty, await followerReader.ReadLineAsync().DefaultTimeout());
+        Assert.Equal("data: second", await followerReader.ReadLineAsync().DefaultTimeout());
+        Assert.False(everyoneLeft.Task.IsCompleted);
+
+        followerReader.Dispose();
+        follower.Dispose();
+        await everyoneLeft.Task.DefaultTimeout();
+    }
+
+    [Theory]
+    [MemberData(nameof(Protocols))]
     public async Task CompleteAsync_EndsTheResponseOfEveryClientWhileTheEndpointGoesOn(string version)
     {
         (Gate Start, Gate AfterComplete) lone = (new(), new()), shared = (new(), new());
