@@ -61,7 +61,12 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
         Task? wait;
         lock (_lock)
         {
-            Debug.Assert(End == SharedBodyEnd.Open, "Nothing is written after the body ended.");
+            if (End != SharedBodyEnd.Open)
+            {
+                // Written after HttpContext.Abort() or CompleteAsync: no client receives it, as without coalescing.
+                return;
+            }
+
             _chunks.Add((_written, bytes.ToArray()));
             _written += bytes.Length;
             SignalLocked();

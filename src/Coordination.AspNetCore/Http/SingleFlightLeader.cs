@@ -4,8 +4,9 @@ using Microsoft.AspNetCore.Http.Features;
 namespace Coordination.AspNetCore;
 
 /// <summary>
-/// One request's part in a flight. When it leads, the endpoint runs on its context for every client of the flight:
-/// its response is decided and handed to the followers when it starts, and its body streams to them as it is written.
+/// A request that may lead its flight (every request brings one; only the leader's runs). When it leads, the endpoint
+/// runs on its context for every client of the flight: its response is decided and handed to the followers when it
+/// starts, and its body streams to them as it is written.
 /// </summary>
 internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy policy, Func<HttpContext, Task> endpoint, CancellationToken clientAborted)
 {

@@ -23,7 +23,7 @@ internal static class SingleFlightRequestHandler
         // Read before leading: a leader's context reports the flight's shared token from then on, not its client's.
         var clientAborted = context.RequestAborted;
         var request = new SingleFlightLeader(context, policy, endpoint, clientAborted);
-        CapturedResponse response;
+        CapturedResponse? response = null;
         try
         {
             response = await policy.Group.RunAsync(key, request, static (r, token) => r.LeadAsync(token), clientAborted).ConfigureAwait(false);
@@ -31,19 +31,18 @@ internal static class SingleFlightRequestHandler
         catch (Exception) when (request.Execution is not null)
         {
             // This request leads but stopped waiting (its client left, it timed out, or the policy's Timeout passed):
-            // the endpoint still runs on its context for the others, so the context must outlive it.
-            await request.AnswerAsync().ConfigureAwait(false);
-            return;
+            // the endpoint still runs on its context for the others, and answers below.
         }
 
         if (request.Execution is not null)
         {
+            // The endpoint runs on this context until its body ends, so the context must outlive it.
             await request.AnswerAsync().ConfigureAwait(false);
             return;
         }
 
-        var refusal = response.NotSharedReason ?? SingleFlightSharingRules.VaryMismatch(context, response);
-        var reader = refusal is null ? response.Body!.Subscribe() : null;
+        var refusal = response!.NotSharedReason ?? SingleFlightSharingRules.VaryMismatch(context, response);
+        var reader = refusal is null ? response!.Body!.Subscribe() : null;
         if (reader is null)
         {
             SingleFlightLog.ResponseNotShared(policy.Logger, policy.Name, context.Request.Path, refusal ?? "the shared body had moved past its start");

@@ -188,6 +188,39 @@ public sealed class MiddlewareAroundCoalescingTests
         }
     }
 
+    [Theory]
+    [InlineData("abort")]
+    [InlineData("throw")]
+    public async Task FailureAfterTheResponseStarted_FailsEveryClientAsItWouldAlone(string how)
+    {
+        var gate = new Gate();
+        await using var app = new CoordinationTestApp(map => Twin.Map(map, "/aborted", async (HttpContext context) =>
+        {
+            await Hold(context, gate);
+            await context.Response.WriteAsync("partial");
+            await context.Response.Body.FlushAsync();
+            if (how == "throw")
+            {
+                throw new InvalidOperationException("the endpoint failed after its response started");
+            }
+
+            context.Abort();
+        }).WithSingleFlight(p => p.EmitRoleHeader = true));
+        var client = app.CreateClient();
+
+        var responses = Enumerable.Range(0, 3).Select(_ => Get(client, "/aborted")).ToArray();
+        Gate.WaitUntil(() => gate.Entered == 1 && HttpCoalescingTests.WaitingOn(app, "/aborted") == 3, "three requests share the flight");
+        gate.Open();
+
+        await Assert.ThrowsAnyAsync<Exception>(() => Get(client, "/aborted" + Twin.AloneSuffix)).DefaultTimeout();
+        foreach (var response in responses)
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => response).DefaultTimeout();
+        }
+
+        Assert.Equal(1, gate.Entered);
+    }
+
     private static bool IsLeader(HttpContext context) => context.Request.Headers["X-Test-Role"] == "leader";
 
     private static Task Hold(HttpContext context, Gate gate) => Twin.IsAlone(context) ? Task.CompletedTask : gate.PassAsync();
