@@ -85,7 +85,7 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
                 : CapturedResponse.Shared(
                     response.StatusCode,
                     SingleFlightSharingRules.ReplayedHeaders(response.Headers, headersBefore),
-                    SingleFlightSharingRules.VaryValues(context, policy),
+                    SingleFlightSharingRules.VaryValues(context, policy, headersBefore),
                     new SharedResponseBody(policy.MaxResponseBodySize, () => CancelQuietly(everyClientGone)));
             started.TrySetResult(captured);
             return captured;

@@ -82,22 +82,27 @@ internal static class SingleFlightSharingRules
         return [.. replayed];
     }
 
-    /// <summary>The leader's values of the request headers its response varies by, beyond those in the key.</summary>
-    public static KeyValuePair<string, StringValues>[] VaryValues(HttpContext context, SingleFlightPolicy policy)
+    /// <summary>
+    /// The leader's values of the request headers the endpoint's response varies by, beyond those in the key. A
+    /// <c>Vary</c> set by outer middleware before the endpoint ran (CORS: <c>Origin</c>) concerns that middleware's
+    /// own headers, which each follower's pipeline produces for itself.
+    /// </summary>
+    public static KeyValuePair<string, StringValues>[] VaryValues(HttpContext context, SingleFlightPolicy policy, Dictionary<string, StringValues> setBeforeTheEndpoint)
     {
+        var outerVary = setBeforeTheEndpoint.TryGetValue(HeaderNames.Vary, out var before) ? Names(before) : [];
         var values = new List<KeyValuePair<string, StringValues>>();
-        foreach (var vary in context.Response.Headers.Vary)
+        foreach (var name in Names(context.Response.Headers.Vary))
         {
-            foreach (var name in (vary ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            if (!policy.IsKeyedByHeader(name) && !outerVary.Contains(name, StringComparer.OrdinalIgnoreCase))
             {
-                if (!policy.IsKeyedByHeader(name))
-                {
-                    values.Add(new(name, context.Request.Headers[name]));
-                }
+                values.Add(new(name, context.Request.Headers[name]));
             }
         }
 
         return [.. values];
+
+        static string[] Names(StringValues vary) =>
+            [.. vary.SelectMany(v => (v ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
     }
 
     /// <summary>Why this follower may not take the leader's response, or <see langword="null"/> when it may.</summary>

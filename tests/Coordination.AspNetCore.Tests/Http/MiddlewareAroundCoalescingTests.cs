@@ -43,6 +43,70 @@ public sealed class MiddlewareAroundCoalescingTests
     }
 
     [Fact]
+    public async Task Cors_EachClientGetsItsOwnOriginAllowed_ClientsOfOtherOriginsStillShare()
+    {
+        var gate = new Gate();
+        await using var app = new CoordinationTestApp(
+            map => map.MapGet("/public", async () =>
+            {
+                await gate.PassAsync();
+                return "public";
+            }).WithSingleFlight(p => p.EmitRoleHeader = true).RequireCors(cors => cors.SetIsOriginAllowed(_ => true)),
+            services: s => s.AddCors(),
+            beforeEndpoints: pipeline => pipeline.UseCors());
+        var client = app.CreateClient();
+
+        var leader = Get(client, "/public", ("Origin", "https://a.example"));
+        Gate.WaitUntil(() => gate.Entered == 1, "the leader runs");
+        var follower = Get(client, "/public", ("Origin", "https://b.example"));
+        Gate.WaitUntil(() => HttpCoalescingTests.WaitingOn(app, "/public") == 2, "both origins share the flight");
+        gate.Open();
+
+        Assert.Equal("https://a.example", (await leader.DefaultTimeout()).Headers.GetValues("Access-Control-Allow-Origin").Single());
+        var followed = await follower.DefaultTimeout();
+        Assert.Equal("https://b.example", followed.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        Assert.Equal("follower", followed.Headers.GetValues("X-SingleFlight").Single());
+        Assert.Equal("public", await followed.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task VarySetByOuterMiddlewareForItsOwnHeader_DoesNotKeepFollowersFromSharing()
+    {
+        var gate = new Gate();
+        await using var app = new CoordinationTestApp(
+            map => map.MapGet("/localized", async (HttpContext context) =>
+            {
+                await gate.PassAsync();
+                context.Response.Headers.Vary = context.Response.Headers.Vary + ", X-Region";
+                return "body for " + context.Request.Headers["X-Region"];
+            }).WithSingleFlight(p => p.EmitRoleHeader = true),
+            beforeEndpoints: pipeline => pipeline.Use((context, next) =>
+            {
+                // Like CORS with Origin: the middleware varies its own header by a request header of its own.
+                context.Response.Headers.Vary = "X-Client";
+                context.Response.Headers["X-Client-Echo"] = context.Request.Headers["X-Client"];
+                return next(context);
+            }));
+        var client = app.CreateClient();
+
+        var leader = Get(client, "/localized", ("X-Client", "a"), ("X-Region", "eu"));
+        Gate.WaitUntil(() => gate.Entered == 1, "the leader runs");
+        var otherClient = Get(client, "/localized", ("X-Client", "b"), ("X-Region", "eu"));
+        var otherRegion = Get(client, "/localized", ("X-Client", "a"), ("X-Region", "us"));
+        Gate.WaitUntil(() => HttpCoalescingTests.WaitingOn(app, "/localized") == 3, "three requests share the flight");
+        gate.Open();
+
+        var shared = await otherClient.DefaultTimeout();
+        Assert.Equal("follower", shared.Headers.GetValues("X-SingleFlight").Single());
+        Assert.Equal("b", shared.Headers.GetValues("X-Client-Echo").Single());
+        Assert.Equal("body for eu", await shared.Content.ReadAsStringAsync());
+        var own = await otherRegion.DefaultTimeout();
+        Assert.Equal("bypass", own.Headers.GetValues("X-SingleFlight").Single());
+        Assert.Equal("body for us", await own.Content.ReadAsStringAsync());
+        Assert.Equal("body for eu", await (await leader.DefaultTimeout()).Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task StatusCodePagesAndHeadersAfterNext_FinishEveryResponseTheEndpointLeftUnstarted()
     {
         var gate = new Gate();
