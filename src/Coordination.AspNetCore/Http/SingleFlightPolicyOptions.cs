@@ -8,8 +8,9 @@ namespace Coordination.AspNetCore;
 /// </summary>
 /// <remarks>
 /// Two requests share one execution when their keys are equal in full: method, scheme, host, path base and path,
-/// the query in a canonical order, the <see cref="VaryByHeaders"/>, the route values and custom values added here,
-/// and (unless <see cref="IsSharedAcrossUsers"/>) the user.
+/// the query in a canonical order, the <see cref="VaryByHeaders"/>, the precondition and range headers
+/// (<c>If-Match</c>, <c>If-None-Match</c>, <c>If-Modified-Since</c>, <c>If-Unmodified-Since</c>, <c>If-Range</c>,
+/// <c>Range</c>), the route values and custom values added here, and (unless <see cref="IsSharedAcrossUsers"/>) the user.
 /// </remarks>
 public sealed class SingleFlightPolicyOptions
 {
