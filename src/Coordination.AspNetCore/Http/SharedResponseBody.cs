@@ -2,22 +2,6 @@ using System.Diagnostics;
 
 namespace Coordination.AspNetCore;
 
-/// <summary>How a shared response body ended, as its followers learn it.</summary>
-internal enum SharedBodyEnd
-{
-    /// <summary>The endpoint is still writing.</summary>
-    Open,
-
-    /// <summary>The endpoint returned or called <c>CompleteAsync</c>: the body is whole.</summary>
-    Completed,
-
-    /// <summary>The endpoint threw after its response had started.</summary>
-    Failed,
-
-    /// <summary>The endpoint called <c>HttpContext.Abort()</c>.</summary>
-    Aborted,
-}
-
 /// <summary>
 /// The body of a shared response while the leader's endpoint writes it: one writer, any number of followers reading
 /// at their own pace. It keeps the body from its first byte until more than the window is held; past that, bytes every
