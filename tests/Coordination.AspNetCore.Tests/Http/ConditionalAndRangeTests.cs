@@ -27,7 +27,7 @@ public sealed class ConditionalAndRangeTests
         var gate = new Gate();
         await using var app = new CoordinationTestApp(map => Twin.Map(map, "/doc", async (HttpContext context) =>
         {
-            await Hold(context, gate);
+            await Twin.HoldUnlessAlone(context, gate);
             return Results.Bytes(DocumentsController.Alphabet, "text/plain", entityTag: new EntityTagHeaderValue("\"v1\""), enableRangeProcessing: true);
         }).WithSingleFlight(p => p.EmitRoleHeader = true));
 
@@ -52,30 +52,17 @@ public sealed class ConditionalAndRangeTests
         var client = app.CreateClient();
 
         // Seven distinct requests run seven times; the two plain ones share a run.
-        var coalesced = Requests.Select(headers => Send(client, path, headers)).ToArray();
+        var coalesced = Requests.Select(headers => client.GetWithHeadersAsync(path, headers)).ToArray();
         Gate.WaitUntil(() => gate.Entered == Requests.Length - 1 && HttpCoalescingTests.WaitingOn(app, path) == Requests.Length, "one run per distinct request");
         gate.Open();
 
         for (var i = 0; i < Requests.Length; i++)
         {
-            var alone = await Send(client, path + Twin.AloneSuffix, Requests[i]);
+            var alone = await client.GetWithHeadersAsync(path + Twin.AloneSuffix, Requests[i]);
             var what = Requests[i].Length == 0 ? "no precondition" : string.Join(", ", Requests[i].Select(h => $"{h.Name}: {h.Value}"));
             await Twin.AssertSameAsAloneAsync(await coalesced[i].DefaultTimeout(), alone, what);
         }
 
         Assert.Equal(Requests.Length - 1, gate.Entered);
-    }
-
-    private static Task Hold(HttpContext context, Gate gate) => Twin.IsAlone(context) ? Task.CompletedTask : gate.PassAsync();
-
-    private static Task<HttpResponseMessage> Send(HttpClient client, string path, (string Name, string Value)[] headers)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Get, path);
-        foreach (var (name, value) in headers)
-        {
-            request.Headers.TryAddWithoutValidation(name, value);
-        }
-
-        return client.SendAsync(request);
     }
 }

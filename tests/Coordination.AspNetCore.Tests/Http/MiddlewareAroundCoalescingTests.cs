@@ -20,18 +20,18 @@ public sealed class MiddlewareAroundCoalescingTests
         await using var app = new CoordinationTestApp(
             map => Twin.Map(map, "/text", async (HttpContext context) =>
             {
-                await Hold(context, gate);
+                await Twin.HoldUnlessAlone(context, gate);
                 return Results.Text(Text, "text/plain");
             }).WithSingleFlight(p => p.EmitRoleHeader = true),
             services: s => s.AddResponseCompression(),
             beforeEndpoints: pipeline => pipeline.UseResponseCompression());
         var client = app.CreateClient();
 
-        var responses = Enumerable.Range(0, 3).Select(_ => Get(client, "/text", ("Accept-Encoding", "gzip"))).ToArray();
+        var responses = Enumerable.Range(0, 3).Select(_ => client.GetWithHeadersAsync("/text", ("Accept-Encoding", "gzip"))).ToArray();
         Gate.WaitUntil(() => gate.Entered == 1 && HttpCoalescingTests.WaitingOn(app, "/text") == 3, "three requests share the flight");
         gate.Open();
         var completed = await Task.WhenAll(responses).DefaultTimeout();
-        var alone = await Get(client, "/text" + Twin.AloneSuffix, ("Accept-Encoding", "gzip"));
+        var alone = await client.GetWithHeadersAsync("/text" + Twin.AloneSuffix, ("Accept-Encoding", "gzip"));
 
         foreach (var response in completed)
         {
@@ -56,9 +56,9 @@ public sealed class MiddlewareAroundCoalescingTests
             beforeEndpoints: pipeline => pipeline.UseCors());
         var client = app.CreateClient();
 
-        var leader = Get(client, "/public", ("Origin", "https://a.example"));
+        var leader = client.GetWithHeadersAsync("/public", ("Origin", "https://a.example"));
         Gate.WaitUntil(() => gate.Entered == 1, "the leader runs");
-        var follower = Get(client, "/public", ("Origin", "https://b.example"));
+        var follower = client.GetWithHeadersAsync("/public", ("Origin", "https://b.example"));
         Gate.WaitUntil(() => HttpCoalescingTests.WaitingOn(app, "/public") == 2, "both origins share the flight");
         gate.Open();
 
@@ -89,10 +89,10 @@ public sealed class MiddlewareAroundCoalescingTests
             }));
         var client = app.CreateClient();
 
-        var leader = Get(client, "/localized", ("X-Client", "a"), ("X-Region", "eu"));
+        var leader = client.GetWithHeadersAsync("/localized", ("X-Client", "a"), ("X-Region", "eu"));
         Gate.WaitUntil(() => gate.Entered == 1, "the leader runs");
-        var otherClient = Get(client, "/localized", ("X-Client", "b"), ("X-Region", "eu"));
-        var otherRegion = Get(client, "/localized", ("X-Client", "a"), ("X-Region", "us"));
+        var otherClient = client.GetWithHeadersAsync("/localized", ("X-Client", "b"), ("X-Region", "eu"));
+        var otherRegion = client.GetWithHeadersAsync("/localized", ("X-Client", "a"), ("X-Region", "us"));
         Gate.WaitUntil(() => HttpCoalescingTests.WaitingOn(app, "/localized") == 3, "three requests share the flight");
         gate.Open();
 
@@ -113,7 +113,7 @@ public sealed class MiddlewareAroundCoalescingTests
         await using var app = new CoordinationTestApp(
             map => Twin.Map(map, "/missing", async (HttpContext context) =>
             {
-                await Hold(context, gate);
+                await Twin.HoldUnlessAlone(context, gate);
                 return Results.NotFound();
             }).WithSingleFlight(p => p.EmitRoleHeader = true),
             beforeEndpoints: pipeline =>
@@ -130,11 +130,11 @@ public sealed class MiddlewareAroundCoalescingTests
             });
         var client = app.CreateClient();
 
-        var responses = Enumerable.Range(0, 3).Select(_ => Get(client, "/missing")).ToArray();
+        var responses = Enumerable.Range(0, 3).Select(_ => client.GetWithHeadersAsync("/missing")).ToArray();
         Gate.WaitUntil(() => gate.Entered == 1 && HttpCoalescingTests.WaitingOn(app, "/missing") == 3, "three requests share the flight");
         gate.Open();
         var completed = await Task.WhenAll(responses).DefaultTimeout();
-        var alone = await Get(client, "/missing" + Twin.AloneSuffix);
+        var alone = await client.GetWithHeadersAsync("/missing" + Twin.AloneSuffix);
 
         Assert.Equal("application/problem+json", alone.Content.Headers.ContentType?.MediaType);
         foreach (var response in completed)
@@ -181,12 +181,12 @@ public sealed class MiddlewareAroundCoalescingTests
             });
         var client = app.CreateClient();
 
-        var lone = await Get(client, "/slow?lone").DefaultTimeout();
+        var lone = await client.GetWithHeadersAsync("/slow?lone").DefaultTimeout();
         Assert.Equal(HttpStatusCode.GatewayTimeout, lone.StatusCode);
 
-        var leader = Get(client, "/slow", ("X-Test-Role", "leader"));
+        var leader = client.GetWithHeadersAsync("/slow", ("X-Test-Role", "leader"));
         Gate.WaitUntil(() => leaderHeld.Entered == 1, "the leader runs");
-        var follower = await Get(client, "/slow").DefaultTimeout();
+        var follower = await client.GetWithHeadersAsync("/slow").DefaultTimeout();
         Assert.Equal(HttpStatusCode.GatewayTimeout, follower.StatusCode);
 
         leaderHeld.Open();
@@ -208,7 +208,7 @@ public sealed class MiddlewareAroundCoalescingTests
         {
             await using var app = new CoordinationTestApp(map => Twin.Map(map, "/written", async (HttpContext context) =>
             {
-                await Hold(context, gate);
+                await Twin.HoldUnlessAlone(context, gate);
                 var bytes = System.Text.Encoding.UTF8.GetBytes(Text);
                 context.Response.ContentType = "text/plain";
                 switch (how)
@@ -233,11 +233,11 @@ public sealed class MiddlewareAroundCoalescingTests
             }).WithSingleFlight(p => p.EmitRoleHeader = true));
             var client = app.CreateClient();
 
-            var responses = Enumerable.Range(0, 3).Select(_ => Get(client, "/written")).ToArray();
+            var responses = Enumerable.Range(0, 3).Select(_ => client.GetWithHeadersAsync("/written")).ToArray();
             Gate.WaitUntil(() => gate.Entered == 1 && HttpCoalescingTests.WaitingOn(app, "/written") == 3, "three requests share the flight");
             gate.Open();
             var completed = await Task.WhenAll(responses).DefaultTimeout();
-            var alone = await Get(client, "/written" + Twin.AloneSuffix);
+            var alone = await client.GetWithHeadersAsync("/written" + Twin.AloneSuffix);
 
             foreach (var response in completed)
             {
@@ -260,7 +260,7 @@ public sealed class MiddlewareAroundCoalescingTests
         var gate = new Gate();
         await using var app = new CoordinationTestApp(map => Twin.Map(map, "/aborted", async (HttpContext context) =>
         {
-            await Hold(context, gate);
+            await Twin.HoldUnlessAlone(context, gate);
             await context.Response.WriteAsync("partial");
             await context.Response.Body.FlushAsync();
             if (how == "throw")
@@ -272,11 +272,11 @@ public sealed class MiddlewareAroundCoalescingTests
         }).WithSingleFlight(p => p.EmitRoleHeader = true));
         var client = app.CreateClient();
 
-        var responses = Enumerable.Range(0, 3).Select(_ => Get(client, "/aborted")).ToArray();
+        var responses = Enumerable.Range(0, 3).Select(_ => client.GetWithHeadersAsync("/aborted")).ToArray();
         Gate.WaitUntil(() => gate.Entered == 1 && HttpCoalescingTests.WaitingOn(app, "/aborted") == 3, "three requests share the flight");
         gate.Open();
 
-        await Assert.ThrowsAnyAsync<Exception>(() => Get(client, "/aborted" + Twin.AloneSuffix)).DefaultTimeout();
+        await Assert.ThrowsAnyAsync<Exception>(() => client.GetWithHeadersAsync("/aborted" + Twin.AloneSuffix)).DefaultTimeout();
         foreach (var response in responses)
         {
             await Assert.ThrowsAnyAsync<Exception>(() => response).DefaultTimeout();
@@ -286,17 +286,4 @@ public sealed class MiddlewareAroundCoalescingTests
     }
 
     private static bool IsLeader(HttpContext context) => context.Request.Headers["X-Test-Role"] == "leader";
-
-    private static Task Hold(HttpContext context, Gate gate) => Twin.IsAlone(context) ? Task.CompletedTask : gate.PassAsync();
-
-    private static Task<HttpResponseMessage> Get(HttpClient client, string path, params (string Name, string Value)[] headers)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Get, path);
-        foreach (var (name, value) in headers)
-        {
-            request.Headers.TryAddWithoutValidation(name, value);
-        }
-
-        return client.SendAsync(request);
-    }
 }

@@ -24,8 +24,8 @@ public sealed class SingleFlightIdentityTests
         await using var app = ApiKeyApp(ClaimTypes.Email, gate, policy => { });
         var client = app.CreateClient();
 
-        var alice = Send(client, "/account", ("X-Api-Key", "alice"));
-        var bob = Send(client, "/account", ("X-Api-Key", "bob"));
+        var alice = client.GetWithHeadersAsync("/account", ("X-Api-Key", "alice"));
+        var bob = client.GetWithHeadersAsync("/account", ("X-Api-Key", "bob"));
         Gate.WaitUntil(() => gate.Entered == 2, "both requests run");
         gate.Open();
 
@@ -59,11 +59,11 @@ public sealed class SingleFlightIdentityTests
         var client = app.CreateClient();
         (string, string) alice = ("X-Api-Key", "alice");
 
-        var leader = Send(client, "/scoped", alice, ("Authorization", "Scope read"), ("Cookie", "c=1"));
+        var leader = client.GetWithHeadersAsync("/scoped", alice, ("Authorization", "Scope read"), ("Cookie", "c=1"));
         Gate.WaitUntil(() => gate.Entered == 1, "the leader runs");
-        var same = Send(client, "/scoped", alice, ("Authorization", "Scope read"), ("Cookie", "c=1"));
-        var otherToken = Send(client, "/scoped", alice, ("Authorization", "Scope write"), ("Cookie", "c=1"));
-        var otherCookie = Send(client, "/scoped", alice, ("Authorization", "Scope read"), ("Cookie", "c=2"));
+        var same = client.GetWithHeadersAsync("/scoped", alice, ("Authorization", "Scope read"), ("Cookie", "c=1"));
+        var otherToken = client.GetWithHeadersAsync("/scoped", alice, ("Authorization", "Scope write"), ("Cookie", "c=1"));
+        var otherCookie = client.GetWithHeadersAsync("/scoped", alice, ("Authorization", "Scope read"), ("Cookie", "c=2"));
         Gate.WaitUntil(() => HttpCoalescingTests.WaitingOn(app, "/scoped") == 4, "the same user's four requests share the flight");
         gate.Open();
 
@@ -79,9 +79,9 @@ public sealed class SingleFlightIdentityTests
     {
         var client = app.CreateClient();
 
-        var alice = Send(client, "/account", ("X-Api-Key", "alice"));
-        var aliceAgain = Send(client, "/account", ("X-Api-Key", "alice"));
-        var bob = Send(client, "/account", ("X-Api-Key", "bob"));
+        var alice = client.GetWithHeadersAsync("/account", ("X-Api-Key", "alice"));
+        var aliceAgain = client.GetWithHeadersAsync("/account", ("X-Api-Key", "alice"));
+        var bob = client.GetWithHeadersAsync("/account", ("X-Api-Key", "bob"));
         Gate.WaitUntil(() => gate.Entered == 2 && HttpCoalescingTests.WaitingOn(app, "/account") == 3, "one run per user");
         gate.Open();
 
@@ -103,17 +103,6 @@ public sealed class SingleFlightIdentityTests
         }),
         services: s => ApiKeyAuthentication.Add(s, claimType),
         beforeEndpoints: pipeline => pipeline.UseAuthentication());
-
-    private static Task<HttpResponseMessage> Send(HttpClient client, string path, params (string Name, string Value)[] headers)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Get, path);
-        foreach (var (name, value) in headers)
-        {
-            request.Headers.TryAddWithoutValidation(name, value);
-        }
-
-        return client.SendAsync(request);
-    }
 
     private static async Task<string> Body(Task<HttpResponseMessage> response) =>
         await (await response.DefaultTimeout()).Content.ReadAsStringAsync();

@@ -21,8 +21,9 @@ internal static class Twin
         return map.MapGet(path, handler);
     }
 
-    /// <summary>Whether this request is the uncoalesced twin's (which the tests do not hold at their gates).</summary>
-    public static bool IsAlone(HttpContext context) => context.Request.Path.Value!.EndsWith(AloneSuffix, StringComparison.Ordinal);
+    /// <summary>Holds the coalesced endpoint's runs at the gate; the uncoalesced twin runs straight through.</summary>
+    public static Task HoldUnlessAlone(HttpContext context, Gate gate) =>
+        context.Request.Path.Value!.EndsWith(AloneSuffix, StringComparison.Ordinal) ? Task.CompletedTask : gate.PassAsync();
 
     /// <summary>Asserts that the coalesced response is the one the endpoint gives alone: status, representation headers, body.</summary>
     public static async Task AssertSameAsAloneAsync(HttpResponseMessage coalesced, HttpResponseMessage alone, string what)
