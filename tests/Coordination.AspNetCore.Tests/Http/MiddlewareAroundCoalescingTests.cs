@@ -193,6 +193,30 @@ public sealed class MiddlewareAroundCoalescingTests
         Assert.Equal("leader's answer", await (await leader.DefaultTimeout()).Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task RequestTimeoutsInsideUseSingleFlight_TimeTheSharedRunOut()
+    {
+        var runs = 0;
+        await using var app = new CoordinationTestApp(
+            map => map.MapGet("/slow-attributed", [SingleFlight] async (HttpContext context) =>
+            {
+                Interlocked.Increment(ref runs);
+                await Task.Delay(Timeout.InfiniteTimeSpan, context.RequestAborted);
+            }).WithRequestTimeout(TimeSpan.FromMilliseconds(50)),
+            services: s => s.AddRequestTimeouts(),
+            beforeEndpoints: pipeline =>
+            {
+                pipeline.UseSingleFlight();
+                pipeline.UseRequestTimeouts();
+            });
+        var client = app.CreateClient();
+
+        var response = await client.GetAsync("/slow-attributed").DefaultTimeout();
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal(1, runs);
+    }
+
     [Theory]
     [InlineData("stream")]
     [InlineData("body-writer")]
