@@ -44,6 +44,15 @@ public sealed class SingleFlightIdentityTests
     }
 
     [Fact]
+    public async Task VaryByValueThatTellsUsersApart_LetsUsersWithoutAnIdentifyingClaimShare()
+    {
+        var gate = new Gate();
+        await using var app = ApiKeyApp(ClaimTypes.Email, gate, policy => policy.VaryByValue(context => context.User.FindFirst(ClaimTypes.Email)?.Value ?? ""));
+
+        await AssertOneRunPerUserAsync(app, gate);
+    }
+
+    [Fact]
     public async Task VaryByAuthorizationOrCookie_SignedInUserWithOtherCredentials_RunsItself()
     {
         var gate = new Gate();
