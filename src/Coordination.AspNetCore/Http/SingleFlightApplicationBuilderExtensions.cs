@@ -7,7 +7,8 @@ public static class SingleFlightApplicationBuilderExtensions
 {
     /// <summary>
     /// Coalesces endpoints that carry <c>[SingleFlight]</c> but were not mapped with <c>.WithSingleFlight()</c>
-    /// (minimal-API handlers marked with the attribute alone). Call it after <c>UseRouting</c>, after authentication.
+    /// (minimal-API handlers marked with the attribute alone). Call it after <c>UseRouting</c>, <c>UseAuthentication</c> and
+    /// <c>UseAuthorization</c>, so every request is authorized and its user known before it joins a flight.
     /// </summary>
     /// <remarks>Endpoints mapped with <c>.WithSingleFlight()</c> and MVC actions are coalesced without it.</remarks>
     /// <param name="app">The application builder.</param>

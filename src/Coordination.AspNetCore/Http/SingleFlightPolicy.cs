@@ -6,16 +6,35 @@ using Coordination.SingleFlight;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Microsoft.Net.Http.Headers;
 
 namespace Coordination.AspNetCore;
 
 /// <summary>A validated policy at run time: its key rules and the group that coalesces its requests.</summary>
 internal sealed class SingleFlightPolicy
 {
+    /// <summary>The JWT subject claim, as it arrives when inbound claims are not mapped.</summary>
+    private const string SubjectClaimType = "sub";
+
+    /// <summary>
+    /// Request headers that turn one representation into another answer (304, 412, 206 and its bytes): a request
+    /// shares only with requests that ask exactly the same, so nobody gets a 304 or a 206 they did not ask for.
+    /// </summary>
+    private static readonly string[] ConditionalHeaders =
+    [
+        HeaderNames.IfMatch,
+        HeaderNames.IfNoneMatch,
+        HeaderNames.IfModifiedSince,
+        HeaderNames.IfUnmodifiedSince,
+        HeaderNames.IfRange,
+        HeaderNames.Range,
+    ];
+
     private readonly string[] _varyByHeaders;
     private readonly string[]? _varyByQueryKeys;
     private readonly string[] _varyByRouteValues;
     private readonly Func<HttpContext, string>[] _varyByValues;
+    private readonly string? _userIdClaimType;
 
     public SingleFlightPolicy(
         string name,
@@ -38,6 +57,7 @@ internal sealed class SingleFlightPolicy
         _varyByQueryKeys = options.VaryByQueryKeys is { } keys ? [.. keys.Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase)] : null;
         _varyByRouteValues = [.. options.VaryByRouteValues.Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase)];
         _varyByValues = [.. options.VaryByValues];
+        _userIdClaimType = options.UserIdClaimType;
         IsSharedAcrossUsers = options.IsSharedAcrossUsers;
         AllowPost = options.AllowPost;
         MaxRequestBodySize = options.MaxRequestBodySize;
@@ -64,10 +84,11 @@ internal sealed class SingleFlightPolicy
 
     public bool EmitRoleHeader { get; }
 
-    /// <summary>Whether a header is already part of every key, so a <c>Vary</c> on it always matches.</summary>
+    /// <summary>Whether a header is part of every key, so a <c>Vary</c> on it always matches.</summary>
+    /// <remarks><c>Authorization</c> and <c>Cookie</c> are not: a signed-in user's key holds only the user's id, so a
+    /// <c>Vary</c> on them is checked against each follower's own values.</remarks>
     public bool IsKeyedByHeader(string headerName) =>
-        Array.Exists(_varyByHeaders, h => string.Equals(h, headerName, StringComparison.OrdinalIgnoreCase))
-        || (!IsSharedAcrossUsers && (string.Equals(headerName, "Authorization", StringComparison.OrdinalIgnoreCase) || string.Equals(headerName, "Cookie", StringComparison.OrdinalIgnoreCase)));
+        Array.Exists(_varyByHeaders, h => string.Equals(h, headerName, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Builds the key of a request, or returns <see langword="null"/> with a reason when it must run uncoalesced.</summary>
     public async ValueTask<(string? Key, string? BypassReason)> BuildKeyAsync(HttpContext context)
@@ -100,6 +121,12 @@ internal sealed class SingleFlightPolicy
             AppendValues(key, request.Headers[header]);
         }
 
+        foreach (var header in ConditionalHeaders)
+        {
+            key.Append('C');
+            AppendValues(key, request.Headers[header]);
+        }
+
         foreach (var routeValue in _varyByRouteValues)
         {
             key.Append('R');
@@ -115,8 +142,13 @@ internal sealed class SingleFlightPolicy
 
         if (!IsSharedAcrossUsers)
         {
+            if (UserOf(context) is not { } user)
+            {
+                return (null, "the signed-in user has no identifying claim");
+            }
+
             key.Append('U');
-            Append(key, UserOf(context));
+            Append(key, user);
         }
 
         if (isPost)
@@ -135,15 +167,25 @@ internal sealed class SingleFlightPolicy
         return (key.ToString(), null);
     }
 
-    private static string UserOf(HttpContext context)
+    /// <summary>
+    /// The user part of the key, or <see langword="null"/> when a signed-in user cannot be told apart from others:
+    /// such a request is never shared (fail closed) unless the policy's own values identify the user.
+    /// </summary>
+    private string? UserOf(HttpContext context)
     {
-        if (context.User.Identity?.IsAuthenticated == true)
+        var user = context.User;
+        if (user.Identities.Any(identity => identity.IsAuthenticated))
         {
-            var id = context.User.FindFirst(ClaimTypes.NameIdentifier)?.Value ?? context.User.Identity.Name;
+            var id = _userIdClaimType is { } claimType
+                ? user.FindFirst(claimType)?.Value
+                : user.FindFirst(ClaimTypes.NameIdentifier)?.Value ?? user.FindFirst(SubjectClaimType)?.Value;
             if (!string.IsNullOrEmpty(id))
             {
                 return "id:" + id;
             }
+
+            // A name or an e-mail address is not a stable identifier: two accounts may share one.
+            return _varyByValues.Length > 0 ? "unidentified" : null;
         }
 
         var authorization = context.Request.Headers.Authorization;

@@ -8,8 +8,9 @@ namespace Coordination.AspNetCore;
 /// </summary>
 /// <remarks>
 /// Two requests share one execution when their keys are equal in full: method, scheme, host, path base and path,
-/// the query in a canonical order, the <see cref="VaryByHeaders"/>, the route values and custom values added here,
-/// and (unless <see cref="IsSharedAcrossUsers"/>) the user.
+/// the query in a canonical order, the <see cref="VaryByHeaders"/>, the precondition and range headers
+/// (<c>If-Match</c>, <c>If-None-Match</c>, <c>If-Modified-Since</c>, <c>If-Unmodified-Since</c>, <c>If-Range</c>,
+/// <c>Range</c>), the route values and custom values added here, and (unless <see cref="IsSharedAcrossUsers"/>) the user.
 /// </remarks>
 public sealed class SingleFlightPolicyOptions
 {
@@ -31,10 +32,19 @@ public sealed class SingleFlightPolicyOptions
     public IList<Func<HttpContext, string>> VaryByValues { get; } = [];
 
     /// <summary>Gets or sets whether requests of different users may share one execution.</summary>
-    /// <remarks>When <see langword="false"/>, the key holds the authenticated user's name identifier or, for an
-    /// unauthenticated request, a SHA-256 hash of its <c>Authorization</c> and <c>Cookie</c> headers.</remarks>
+    /// <remarks>When <see langword="false"/>, the key holds the signed-in user's identifying claim (see
+    /// <see cref="UserIdClaimType"/>) or, for an unauthenticated request, a SHA-256 hash of its <c>Authorization</c> and
+    /// <c>Cookie</c> headers. A signed-in user without that claim is never coalesced, unless <see cref="VaryByValues"/>
+    /// says how to tell users apart.</remarks>
     /// <value>The default value is <see langword="false"/>.</value>
     public bool IsSharedAcrossUsers { get; set; }
+
+    /// <summary>Gets or sets the claim type that identifies a signed-in user in the key.</summary>
+    /// <remarks>Name it when the authentication scheme identifies users by another claim (a tenant-scoped id, an
+    /// API-key owner). It must be unique per user: requests with equal values may share one response.</remarks>
+    /// <value>The default value is <see langword="null"/>: <see cref="System.Security.Claims.ClaimTypes.NameIdentifier"/>,
+    /// else <c>sub</c>.</value>
+    public string? UserIdClaimType { get; set; }
 
     /// <summary>Gets or sets whether POST requests are coalesced, keyed by a SHA-256 of their body.</summary>
     /// <value>The default value is <see langword="false"/>: only GET and HEAD are coalesced.</value>
@@ -44,9 +54,10 @@ public sealed class SingleFlightPolicyOptions
     /// <value>The default value is 65,536 bytes. Allowed: 0 to 16 MiB.</value>
     public int MaxRequestBodySize { get; set; } = 64 * 1024;
 
-    /// <summary>Gets or sets the largest response body that is buffered for followers.</summary>
-    /// <remarks>A larger response streams to its leader unchanged and its followers run the endpoint themselves;
-    /// nothing truncated is ever replayed.</remarks>
+    /// <summary>Gets or sets the most response body bytes held in memory for the followers of one response.</summary>
+    /// <remarks>A response that declares a larger <c>Content-Length</c> goes to its leader unchanged and its followers
+    /// run the endpoint themselves at once. A body of unknown length streams to the followers whatever its size: past
+    /// this many bytes, what every follower has read is released and the endpoint's writes wait for the slowest one.</remarks>
     /// <value>The default value is 1,048,576 bytes (1 MiB). Allowed: 0 to 1 GiB.</value>
     public long MaxResponseBodySize { get; set; } = 1024 * 1024;
 
@@ -54,7 +65,8 @@ public sealed class SingleFlightPolicyOptions
     /// <value>The default value is <see langword="false"/>.</value>
     public bool EmitRoleHeader { get; set; }
 
-    /// <summary>Gets or sets a hard limit on one execution of the endpoint; see <see cref="SingleFlightGroupOptions.Timeout"/>.</summary>
+    /// <summary>Gets or sets a hard limit on the time from the start of one execution of the endpoint until its response
+    /// starts; see <see cref="SingleFlightGroupOptions.Timeout"/>. A response that has started (a stream) is not limited.</summary>
     /// <value>The default value is <see langword="null"/> (no limit).</value>
     public TimeSpan? Timeout { get; set; }
 
@@ -160,6 +172,11 @@ public sealed class SingleFlightPolicyOptions
         if (VaryByQueryKeys is { } queryKeys && queryKeys.Any(string.IsNullOrWhiteSpace))
         {
             yield return $"Single-flight '{name}': {nameof(VaryByQueryKeys)} holds an empty query key.";
+        }
+
+        if (UserIdClaimType is not null && string.IsNullOrWhiteSpace(UserIdClaimType))
+        {
+            yield return $"Single-flight '{name}': {nameof(UserIdClaimType)} is empty; set a claim type or null for the default.";
         }
 
         if (VaryByRouteValues.Any(string.IsNullOrWhiteSpace))

@@ -1,38 +1,15 @@
 using Coordination.Diagnostics;
+using Coordination.SingleFlight;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.Primitives;
-using Microsoft.Net.Http.Headers;
 
 namespace Coordination.AspNetCore;
 
 /// <summary>
-/// Coalesces one request under a policy: the leader runs the endpoint while its response is copied, the followers
-/// replay that copy, and whoever may not share runs the endpoint itself.
+/// The flow of one request under a policy: it runs uncoalesced, leads (runs the endpoint for the flight), or follows
+/// (streams the leader's response, or runs the endpoint itself when that response may not be shared with it).
 /// </summary>
 internal static class SingleFlightRequestHandler
 {
-    public const string RoleHeaderName = "X-SingleFlight";
-
-    // Headers that belong to one response, not to the resource: each follower's own pipeline produces them.
-    private static readonly HashSet<string> PerResponseHeaders = new(StringComparer.OrdinalIgnoreCase)
-    {
-        HeaderNames.Date,
-        HeaderNames.SetCookie,
-        HeaderNames.Connection,
-        HeaderNames.KeepAlive,
-        HeaderNames.TransferEncoding,
-        HeaderNames.RetryAfter,
-        HeaderNames.RequestId,
-        HeaderNames.TraceParent,
-        HeaderNames.TraceState,
-        "X-Request-Id",
-        "X-Correlation-Id",
-        "Correlation-Id",
-        "Server-Timing",
-        RoleHeaderName,
-    };
-
     public static async Task HandleAsync(HttpContext context, SingleFlightPolicy policy, Func<HttpContext, Task> endpoint)
     {
         var (key, bypassReason) = await policy.BuildKeyAsync(context).ConfigureAwait(false);
@@ -45,52 +22,45 @@ internal static class SingleFlightRequestHandler
 
         // Read before leading: a leader's context reports the flight's shared token from then on, not its client's.
         var clientAborted = context.RequestAborted;
-        var request = new CoalescedRequest(context, policy, endpoint);
-        CapturedResponse response;
+        var request = new SingleFlightLeader(context, policy, endpoint, clientAborted);
+        CapturedResponse? response = null;
         try
         {
             response = await policy.Group.RunAsync(key, request, static (r, token) => r.LeadAsync(token), clientAborted).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
+        catch (Exception) when (request.Execution is not null)
         {
-            // This client is gone. If its context still runs the endpoint for others, keep the context alive until it ends.
-            if (request.Execution is { } execution)
-            {
-                await execution.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
-            }
-
-            return;
-        }
-        catch (Exception) when (request.Execution is { } execution)
-        {
-            // The flight let go of this request (its Timeout passed) while the endpoint may still run on this context:
-            // the context must outlive the endpoint, and this request answers the way its own endpoint run does.
-            await execution.ConfigureAwait(false);
-            return;
+            // This request leads but stopped waiting (its client left, it timed out, or the policy's Timeout passed):
+            // the endpoint still runs on its context for the others, and answers below.
         }
 
         if (request.Execution is not null)
         {
-            // This request led: its response already went to its own client.
+            // The endpoint runs on this context until its body ends, so the context must outlive it.
+            await request.AnswerAsync().ConfigureAwait(false);
             return;
         }
 
-        var refusal = response.NotSharedReason ?? VaryMismatch(context, response);
-        if (refusal is not null)
+        var refusal = response!.NotSharedReason ?? SingleFlightSharingRules.VaryMismatch(context, response);
+        var reader = refusal is null ? response!.Body!.Subscribe() : null;
+        if (reader is null)
         {
-            SingleFlightLog.ResponseNotShared(policy.Logger, policy.Name, context.Request.Path, refusal);
+            SingleFlightLog.ResponseNotShared(policy.Logger, policy.Name, context.Request.Path, refusal ?? "the shared body had moved past its start");
             await BypassAsync(context, policy, endpoint).ConfigureAwait(false);
             return;
         }
 
-        await ReplayAsync(context, policy, response).ConfigureAwait(false);
+        using (reader)
+        {
+            await FollowAsync(context, policy, response, reader).ConfigureAwait(false);
+        }
     }
 
     private static async Task BypassAsync(HttpContext context, SingleFlightPolicy policy, Func<HttpContext, Task> endpoint)
     {
         if (policy.EmitRoleHeader)
         {
-            context.Response.Headers[RoleHeaderName] = "bypass";
+            context.Response.Headers[SingleFlightSharingRules.RoleHeaderName] = "bypass";
         }
 
         try
@@ -105,7 +75,8 @@ internal static class SingleFlightRequestHandler
         }
     }
 
-    private static async Task ReplayAsync(HttpContext context, SingleFlightPolicy policy, CapturedResponse captured)
+    /// <summary>Streams the leader's response to this follower as the endpoint writes it, and ends it the same way.</summary>
+    private static async Task FollowAsync(HttpContext context, SingleFlightPolicy policy, CapturedResponse captured, SharedResponseBody.Reader reader)
     {
         var response = context.Response;
         response.StatusCode = captured.StatusCode;
@@ -116,165 +87,29 @@ internal static class SingleFlightRequestHandler
 
         if (policy.EmitRoleHeader)
         {
-            response.Headers[RoleHeaderName] = "follower";
+            response.Headers[SingleFlightSharingRules.RoleHeaderName] = "follower";
         }
 
-        if (!captured.Body.IsEmpty && !HttpMethods.IsHead(context.Request.Method))
+        var writesBody = !HttpMethods.IsHead(context.Request.Method);
+        while (await reader.ReadAsync(context.RequestAborted).ConfigureAwait(false) is { IsEmpty: false } bytes)
         {
-            await response.Body.WriteAsync(captured.Body, context.RequestAborted).ConfigureAwait(false);
-        }
-    }
-
-    private static string? VaryMismatch(HttpContext context, CapturedResponse captured)
-    {
-        foreach (var (name, leaderValue) in captured.LeaderVaryValues)
-        {
-            if (!StringValues.Equals(leaderValue, context.Request.Headers[name]))
+            if (writesBody)
             {
-                return $"Vary: {name} differs";
+                await response.Body.WriteAsync(bytes, context.RequestAborted).ConfigureAwait(false);
             }
         }
 
-        return null;
-    }
-
-    /// <summary>Why the leader's response may not be replayed, or <see langword="null"/> when it may.</summary>
-    private static string? ShareRefusal(HttpResponse response, ResponseCaptureStream capture, bool aborted)
-    {
-        if (aborted)
+        var body = captured.Body!;
+        switch (body.End)
         {
-            return "the response was aborted";
-        }
-
-        if (capture.Overflowed)
-        {
-            return "the body is larger than MaxResponseBodySize";
-        }
-
-        if (response.ContentLength is { } declared && declared != capture.Length64)
-        {
-            return "the body is shorter or longer than its Content-Length";
-        }
-
-        var headers = response.Headers;
-        if (headers.SetCookie.Count > 0)
-        {
-            return "Set-Cookie";
-        }
-
-        if (CacheControlHeaderValue.TryParse(headers.CacheControl.ToString(), out var cacheControl) && (cacheControl.Private || cacheControl.NoStore))
-        {
-            return "Cache-Control: private or no-store";
-        }
-
-        foreach (var vary in headers.Vary)
-        {
-            if (vary is not null && vary.Split(',').Any(v => v.Trim() == "*"))
-            {
-                return "Vary: *";
-            }
-        }
-
-        return null;
-    }
-
-    private static KeyValuePair<string, StringValues>[] VaryValues(HttpContext context, SingleFlightPolicy policy)
-    {
-        var values = new List<KeyValuePair<string, StringValues>>();
-        foreach (var vary in context.Response.Headers.Vary)
-        {
-            foreach (var name in (vary ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                if (!policy.IsKeyedByHeader(name))
-                {
-                    values.Add(new(name, context.Request.Headers[name]));
-                }
-            }
-        }
-
-        return [.. values];
-    }
-
-    /// <summary>One request's part in a flight; runs the endpoint when this request leads.</summary>
-    private sealed class CoalescedRequest(HttpContext context, SingleFlightPolicy policy, Func<HttpContext, Task> endpoint)
-    {
-        /// <summary>The endpoint's run on this request's context, when this request led.</summary>
-        public Task? Execution { get; private set; }
-
-        public Task<CapturedResponse> LeadAsync(CancellationToken sharedAborted)
-        {
-            var execution = CaptureAsync(sharedAborted);
-            Execution = execution;
-            return execution;
-        }
-
-        private async Task<CapturedResponse> CaptureAsync(CancellationToken sharedAborted)
-        {
-            var features = context.Features;
-            var originalBody = features.GetRequiredFeature<IHttpResponseBodyFeature>();
-            var originalLifetime = features.GetRequiredFeature<IHttpRequestLifetimeFeature>();
-            var capture = new ResponseCaptureStream(originalBody.Stream, policy.MaxResponseBodySize);
-            var captureBody = new StreamResponseBodyFeature(capture, originalBody);
-            var lifetime = new SharedRequestLifetimeFeature(originalLifetime, sharedAborted);
-            var headersBefore = context.Response.Headers.ToDictionary(StringComparer.OrdinalIgnoreCase);
-            if (policy.EmitRoleHeader)
-            {
-                context.Response.Headers[RoleHeaderName] = "leader";
-            }
-
-            features.Set<IHttpResponseBodyFeature>(captureBody);
-            features.Set<IHttpRequestLifetimeFeature>(lifetime);
-            try
-            {
-                await endpoint(context).ConfigureAwait(false);
-                await captureBody.CompleteAsync().ConfigureAwait(false);
-            }
-            finally
-            {
-                features.Set(originalBody);
-                features.Set(originalLifetime);
-            }
-
-            var refusal = ShareRefusal(context.Response, capture, lifetime.AbortCalled);
-            if (refusal is not null)
-            {
-                return CapturedResponse.NotShared(refusal);
-            }
-
-            var headers = new List<KeyValuePair<string, StringValues>>(context.Response.Headers.Count);
-            foreach (var (name, value) in context.Response.Headers)
-            {
-                var setBefore = headersBefore.TryGetValue(name, out var before) && StringValues.Equals(before, value);
-                if (!setBefore && !PerResponseHeaders.Contains(name) && !IsPerResponseFamily(name))
-                {
-                    headers.Add(new(name, value));
-                }
-            }
-
-            return CapturedResponse.Shared(context.Response.StatusCode, [.. headers], capture.Captured, VaryValues(context, policy));
-        }
-
-        private static bool IsPerResponseFamily(string name) =>
-            name.StartsWith("Access-Control-", StringComparison.OrdinalIgnoreCase)
-            || name.StartsWith("RateLimit", StringComparison.OrdinalIgnoreCase)
-            || name.StartsWith("X-RateLimit", StringComparison.OrdinalIgnoreCase);
-    }
-
-    /// <summary>The leader's view of its request lifetime: aborted only when every coalesced client has gone.</summary>
-    private sealed class SharedRequestLifetimeFeature(IHttpRequestLifetimeFeature inner, CancellationToken sharedAborted) : IHttpRequestLifetimeFeature
-    {
-        public bool AbortCalled { get; private set; }
-
-        public CancellationToken RequestAborted
-        {
-            get => sharedAborted;
-            set => throw new NotSupportedException("The request-aborted token of a coalesced request is shared by every client of the flight and cannot be replaced.");
-        }
-
-        public void Abort()
-        {
-            AbortCalled = true;
-            inner.Abort();
+            case SharedBodyEnd.Failed:
+                throw new SingleFlightLeaderFailedException("The shared response failed after it had started.", body.Failure!);
+            case SharedBodyEnd.Aborted:
+                context.Abort();
+                break;
+            case SharedBodyEnd.Completed when body.CompletedEarly:
+                await response.CompleteAsync().ConfigureAwait(false);
+                break;
         }
     }
 }

@@ -1,7 +1,7 @@
 namespace Coordination.Tests.Http;
 
 /// <summary>Holds handlers until a test releases them, and counts how many ran.</summary>
-internal sealed class Gate
+public sealed class Gate
 {
     private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _entered;

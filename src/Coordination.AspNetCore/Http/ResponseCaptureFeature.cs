@@ -1,0 +1,195 @@
+using System.Diagnostics.CodeAnalysis;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Coordination.AspNetCore;
+
+/// <summary>
+/// The leader's response body while its endpoint runs for a flight: everything the endpoint writes (through
+/// <c>Body</c>, <c>BodyWriter</c>, <c>SendFileAsync</c>, synchronously or not) goes to the leader's own client as it
+/// would alone and, when the response is shared, to its followers.
+/// </summary>
+/// <remarks>
+/// <para>The response starts, and the share decision is made, at the endpoint's first write, flush, <c>StartAsync</c>
+/// or <c>CompleteAsync</c>, or when it returns without any: status and headers are known then, and nothing an outer
+/// middleware adds later (compression, CORS) is taken for the endpoint's.</para>
+/// <para>The server's response is started only by what the endpoint itself does: a response the endpoint leaves
+/// unstarted is still open to the middleware around it (status-code pages, headers set after <c>next()</c>).</para>
+/// </remarks>
+[SuppressMessage("Design", "CA1001", Justification = "The capture stream holds nothing to release; the server owns the stream it writes to.")]
+internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
+{
+    private readonly IHttpResponseBodyFeature _inner;
+    private readonly Func<CapturedResponse> _startResponse;
+    private readonly ResponseCaptureStream _stream;
+    private PipeWriter? _writer;
+    private volatile CapturedResponse? _captured;
+    private volatile bool _detached;
+    private volatile bool _finished;
+
+    public ResponseCaptureFeature(IHttpResponseBodyFeature inner, Func<CapturedResponse> startResponse)
+    {
+        _inner = inner;
+        _startResponse = startResponse;
+        _stream = new ResponseCaptureStream(this);
+    }
+
+    public Stream Stream => _stream;
+
+    public PipeWriter Writer => _writer ??= PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
+
+    /// <summary>Whether the leader's own client left (or its request timed out) before the endpoint finished.</summary>
+    public bool Detached => _detached;
+
+    /// <summary>The share decision, once the response started.</summary>
+    public CapturedResponse? Captured => _captured;
+
+    public void DisableBuffering() => _inner.DisableBuffering();
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        var captured = EnsureStarted();
+        if (!_detached)
+        {
+            await ForwardAsync(captured, () => new ValueTask(_inner.StartAsync(cancellationToken))).ConfigureAwait(false);
+        }
+    }
+
+    public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default) =>
+        SendFileFallback.SendFileAsync(_stream, path, offset, count, cancellationToken);
+
+    public async Task CompleteAsync()
+    {
+        if (await EndBodyAsync(early: true).ConfigureAwait(false) is { } captured && !_detached)
+        {
+            await ForwardAsync(captured, () => new ValueTask(_inner.CompleteAsync())).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The endpoint returned: the body is whole. The server's response is left for the outer middleware to finish.</summary>
+    public Task FinishAsync() => EndBodyAsync(early: false);
+
+    /// <summary>The leader's own client is gone or timed out: it gets nothing more; the followers go on.</summary>
+    public void Detach()
+    {
+        if (_finished)
+        {
+            return;
+        }
+
+        _detached = true;
+        _captured?.Body?.LeaderLeft();
+    }
+
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    {
+        var captured = EnsureStarted();
+        if (!_detached)
+        {
+            await ForwardAsync(captured, () => _inner.Stream.WriteAsync(buffer, cancellationToken)).ConfigureAwait(false);
+        }
+
+        if (captured.Body is { } body)
+        {
+            await body.AppendAsync(buffer).ConfigureAwait(false);
+        }
+    }
+
+    public void Write(ReadOnlySpan<byte> buffer)
+    {
+        var captured = EnsureStarted();
+        if (!_detached)
+        {
+            try
+            {
+                // Synchronous, as the endpoint asked: the server refuses it unless AllowSynchronousIO, as it would alone.
+                _inner.Stream.Write(buffer);
+            }
+            catch (Exception exception) when (captured.Body is not null && IsClientGone(exception))
+            {
+                Detach();
+            }
+        }
+
+        // The endpoint chose synchronous writes: it blocks while the slowest follower is a window behind.
+        captured.Body?.AppendAsync(buffer.ToArray()).AsTask().GetAwaiter().GetResult();
+    }
+
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        var captured = EnsureStarted();
+        if (!_detached)
+        {
+            await ForwardAsync(captured, () => new ValueTask(_inner.Stream.FlushAsync(cancellationToken))).ConfigureAwait(false);
+        }
+    }
+
+    public void Flush()
+    {
+        var captured = EnsureStarted();
+        if (!_detached)
+        {
+            try
+            {
+                _inner.Stream.Flush();
+            }
+            catch (Exception exception) when (captured.Body is not null && IsClientGone(exception))
+            {
+                Detach();
+            }
+        }
+    }
+
+    private CapturedResponse EnsureStarted()
+    {
+        if (_captured is null)
+        {
+            _captured = _startResponse();
+            if (_detached)
+            {
+                _captured.Body?.LeaderLeft();
+            }
+        }
+
+        return _captured;
+    }
+
+    /// <summary>Ends the body once: what the endpoint left in its writer goes out, then the followers learn the end.</summary>
+    private async Task<CapturedResponse?> EndBodyAsync(bool early)
+    {
+        if (_finished)
+        {
+            return null;
+        }
+
+        if (_writer is { } writer)
+        {
+            // Completing a writer over the capture stream flushes what the endpoint left in it; the stream stays open.
+            await writer.CompleteAsync().ConfigureAwait(false);
+        }
+
+        var captured = EnsureStarted();
+        _finished = true;
+        captured.Body?.Complete(early);
+        return captured;
+    }
+
+    /// <summary>
+    /// Passes a write to the leader's own client. An unshared response is the leader's alone, so its errors are the
+    /// endpoint's, as without coalescing; a shared one goes on for the followers when the leader's client is gone.
+    /// </summary>
+    private async ValueTask ForwardAsync(CapturedResponse captured, Func<ValueTask> write)
+    {
+        try
+        {
+            await write().ConfigureAwait(false);
+        }
+        catch (Exception exception) when (captured.Body is not null && IsClientGone(exception))
+        {
+            Detach();
+        }
+    }
+
+    private static bool IsClientGone(Exception exception) => exception is IOException or ObjectDisposedException;
+}
