@@ -91,8 +91,9 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                 nameof(options));
         }
 
-        var delegates = new DelegateStore(options.LoadResource, options.SaveResource);
-        _openStore = store ?? (() => new StoreLease(delegates, null));
+        IBatchResourceStore<TResource> delegates = new DelegateStore(options.LoadResource, options.SaveResource);
+        var delegateLease = new StoreLease(() => delegates, null);
+        _openStore = store ?? (() => delegateLease);
         _timeProvider = timeProvider ?? TimeProvider.System;
         _metrics = metrics;
         _logger = logger ?? NullLogger.Instance;
@@ -111,7 +112,8 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
     {
         ArgumentNullException.ThrowIfNull(operation);
         var pending = new ActionOperation(operation);
-        return Submit(key, pending, cancellationToken) ?? pending.Task;
+        Submit(key, pending, cancellationToken);
+        return pending.Task;
     }
 
     /// <summary>Runs <paramref name="operation"/> on the resource of <paramref name="key"/> in a batch and returns its result.</summary>
@@ -124,7 +126,8 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
     {
         ArgumentNullException.ThrowIfNull(operation);
         var pending = new FuncOperation<TResult>(operation);
-        return Submit(key, pending, cancellationToken) is { } rejected ? ToResult<TResult>(rejected) : pending.Task;
+        Submit(key, pending, cancellationToken);
+        return pending.Task;
     }
 
     /// <summary>
@@ -155,13 +158,15 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
     /// <returns>A task that completes when every batch has ended.</returns>
     public ValueTask DisposeAsync() => new(StopAsync());
 
-    private Task? Submit(string key, PendingOperation operation, CancellationToken cancellationToken)
+    /// <summary>Queues the operation, or completes it at once when it is cancelled already or rejected.</summary>
+    private void Submit(string key, PendingOperation operation, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
         if (cancellationToken.IsCancellationRequested)
         {
             _metrics?.Operations(_name, "canceled");
-            return Task.FromCanceled(cancellationToken);
+            operation.Reject(new OperationCanceledException(cancellationToken));
+            return;
         }
 
         if (Activity.Current is { } caller)
@@ -175,7 +180,8 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
             if (Volatile.Read(ref _stopped) != 0)
             {
                 _metrics?.Operations(_name, "rejected");
-                return Task.FromException(new BatchProcessorStoppedException($"Batch processor '{_name}' is stopped; the operation did not run."));
+                operation.Reject(new BatchProcessorStoppedException($"Batch processor '{_name}' is stopped; the operation did not run."));
+                return;
             }
 
             while (true)
@@ -193,8 +199,9 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                     if (queue.Waiting >= _maxPendingPerKey)
                     {
                         _metrics?.Operations(_name, "rejected");
-                        return Task.FromException(new BatchQueueFullException(
+                        operation.Reject(new BatchQueueFullException(
                             $"Batch processor '{_name}': key '{key}' has {queue.Waiting} operations waiting (MaxPendingPerKey); the operation was not queued."));
+                        return;
                     }
 
                     operation.Queue = queue;
@@ -216,7 +223,7 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                     _ = Task.Run(() => RunLoopAsync(queue), CancellationToken.None);
                 }
 
-                return null;
+                return;
             }
         }
         finally
@@ -237,6 +244,12 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                 {
                     worker = WorkerFor(queue.Key);
                     await worker.WaitAsync(_abandon.Token).ConfigureAwait(false);
+                    if (_abandon.IsCancellationRequested)
+                    {
+                        // A worker freed by a batch that the cut-short stop gave up on: this batch must not start.
+                        worker.Release();
+                        _abandon.Token.ThrowIfCancellationRequested();
+                    }
                 }
                 catch (Exception exception) when (exception is OperationCanceledException || worker is null)
                 {
@@ -301,7 +314,10 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
     {
         var started = _timeProvider.GetTimestamp();
         using var deadline = new CancellationTokenSource(_maxDuration, _timeProvider);
-        using var token = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, _abandon.Token);
+
+        // Every wait on the store (load, save, scope disposal) ends at the deadline or when the stop is cut short, even
+        // if the store ignores its token: the batch then gives up on it, and its callers are answered.
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, _abandon.Token);
 
         // The window's timer starts with the batch, so its end is fixed whatever happens while the batch loads.
         using var windowTimer = _minDuration > TimeSpan.Zero ? new CancellationTokenSource(_minDuration, _timeProvider) : null;
@@ -316,32 +332,33 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
         var batch = new List<PendingOperation>();
         Exception? abort = null;
         StoreLease? lease = null;
+        Task? storeCall = null;
         try
         {
+            // The scope is opened before the store is resolved, so it is disposed below even when resolving throws.
             lease = _openStore();
-            var resource = await lease.Value.Store.LoadAsync(queue.Key, token.Token).ConfigureAwait(false)
+            var store = lease.Value.Resolve();
+            var loading = store.LoadAsync(queue.Key, limit.Token).AsTask();
+            storeCall = loading;
+            var resource = await loading.WaitAsync(limit.Token).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"The store of batch processor '{_name}' loaded null for key '{queue.Key}'.");
 
             abort = await RunOperationsAsync(queue, resource, batch, activity, window?.Token, deadline.Token).ConfigureAwait(false);
             if (abort is null && batch.Count > 0)
             {
-                await lease.Value.Store.SaveAsync(queue.Key, resource, token.Token).ConfigureAwait(false);
+                storeCall = store.SaveAsync(queue.Key, resource, limit.Token).AsTask();
+                await storeCall.WaitAsync(limit.Token).ConfigureAwait(false);
             }
         }
         catch (Exception exception)
         {
-            abort = exception is OperationCanceledException && deadline.IsCancellationRequested
-                ? new TimeoutException($"The batch passed its MaxDuration of {_maxDuration}.", exception)
+            abort = exception is not OperationCanceledException ? exception
+                : deadline.IsCancellationRequested ? new TimeoutException($"The batch passed its MaxDuration of {_maxDuration}.", exception)
+                : _abandon.IsCancellationRequested ? new BatchProcessorStoppedException($"Batch processor '{_name}' was stopped with a cancelled token before the batch ended.", exception)
                 : exception;
         }
-        finally
-        {
-            if (lease?.Scope is { } scope)
-            {
-                await scope.DisposeAsync().ConfigureAwait(false);
-            }
-        }
 
+        await EndStoreLeaseAsync(lease?.Scope, storeCall, limit.Token).ConfigureAwait(false);
         if (abort is not null)
         {
             // Callers that would have formed this batch fail with it at once, instead of each retrying the load in turn.
@@ -376,6 +393,69 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
         }
 
         _metrics?.Batch(_name, batch.Count, _timeProvider.GetElapsedTime(started), abort);
+    }
+
+    /// <summary>Disposes the batch's scope within the batch's limit; never throws, so the callers are always answered.</summary>
+    /// <remarks>A store call the batch gave up on may still be using the scope: it is disposed when that call ends.</remarks>
+    private async Task EndStoreLeaseAsync(IAsyncDisposable? scope, Task? storeCall, CancellationToken limit)
+    {
+        if (storeCall is { IsCompleted: false })
+        {
+            BatchLog.StoreCallAbandoned(_logger, _name, _maxDuration);
+            _ = DisposeWhenEndedAsync(scope, storeCall);
+            return;
+        }
+
+        if (scope is null)
+        {
+            return;
+        }
+
+        Task disposing;
+        try
+        {
+            disposing = scope.DisposeAsync().AsTask();
+        }
+        catch (Exception exception)
+        {
+            disposing = Task.FromException(exception);
+        }
+
+        try
+        {
+            await disposing.WaitAsync(limit).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!disposing.IsCompleted)
+        {
+            BatchLog.ScopeDisposalAbandoned(_logger, _name, _maxDuration);
+            _ = ObserveDisposalAsync(disposing);
+        }
+        catch (Exception exception)
+        {
+            // The batch's outcome stands: a save that succeeded is saved.
+            BatchLog.ScopeDisposalFailed(_logger, _name, exception);
+        }
+    }
+
+    private async Task DisposeWhenEndedAsync(IAsyncDisposable? scope, Task storeCall)
+    {
+        await storeCall.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (scope is not null)
+        {
+            await ObserveDisposalAsync(scope.DisposeAsync().AsTask()).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ObserveDisposalAsync(Task disposing)
+    {
+        try
+        {
+            await disposing.ConfigureAwait(false);
+        }
+        catch (Exception exception)
+        {
+            BatchLog.ScopeDisposalFailed(_logger, _name, exception);
+        }
     }
 
     /// <summary>Runs the waiting operations on the loaded resource until the batch closes; returns the cause if it must abort.</summary>
@@ -421,7 +501,7 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                 arrival = queue.Arrival.Task;
             }
 
-            await Task.WhenAny(arrival, Task.Delay(Timeout.Infinite, open)).ConfigureAwait(false);
+            await arrival.WaitAsync(open).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
             lock (queue)
             {
@@ -502,11 +582,6 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
         }
     }
 
-    private static Task<TResult> ToResult<TResult>(Task failed) =>
-        failed.IsCanceled
-            ? Task.FromCanceled<TResult>(new CancellationToken(canceled: true))
-            : Task.FromException<TResult>(failed.Exception!.InnerException!);
-
     private static void TryCancel(CancellationTokenSource source)
     {
         try
@@ -519,7 +594,8 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
         }
     }
 
-    internal readonly record struct StoreLease(IBatchResourceStore<TResource> Store, IAsyncDisposable? Scope);
+    /// <summary>The store of one batch: <see cref="Resolve"/> creates it in <see cref="Scope"/>, which the batch disposes.</summary>
+    internal readonly record struct StoreLease(Func<IBatchResourceStore<TResource>> Resolve, IAsyncDisposable? Scope);
 
     /// <summary>One key's queue; lives while the key has operations waiting or a batch running.</summary>
     private sealed class KeyQueue(string key, BatchProcessor<TResource> owner)
@@ -591,6 +667,19 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
 
         /// <summary>Completes the caller after the save; <see langword="false"/> if its operation had failed already.</summary>
         public bool Succeed() => Error is null && Complete();
+
+        /// <summary>Completes a caller whose operation was never queued: cancelled (with its own token) or failed.</summary>
+        public void Reject(Exception error)
+        {
+            if (error is OperationCanceledException cancelled)
+            {
+                Cancel(cancelled.CancellationToken);
+            }
+            else
+            {
+                Fail(error);
+            }
+        }
 
         /// <summary>Fails the caller with the batch's abort; <see langword="false"/> if its operation had failed already.</summary>
         public bool Abort(Exception error)

@@ -38,7 +38,7 @@ public static class BatchCoordinationBuilderExtensions
             return () =>
             {
                 var scope = scopes.CreateAsyncScope();
-                return new BatchProcessor<TResource>.StoreLease(scope.ServiceProvider.GetRequiredService<TStore>(), scope);
+                return new BatchProcessor<TResource>.StoreLease(() => scope.ServiceProvider.GetRequiredService<TStore>(), scope);
             };
         });
     }
