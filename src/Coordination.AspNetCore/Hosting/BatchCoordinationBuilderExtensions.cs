@@ -3,7 +3,6 @@ using Coordination.Batching;
 using Coordination.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -84,7 +83,7 @@ public static class BatchCoordinationBuilderExtensions
             provider.GetRequiredService<TimeProvider>(),
             provider.GetRequiredService<BatchMetrics>(),
             provider.GetRequiredService<ILoggerFactory>().CreateLogger("Coordination.AspNetCore.Batching")));
-        services.AddSingleton<IHostedService>(provider => new BatchProcessorLifetime<TResource>(provider.GetRequiredKeyedService<BatchProcessor<TResource>>(name)));
+        services.AddSingleton<IHostedPrimitive>(provider => new BatchProcessorLifetime<TResource>(provider.GetRequiredKeyedService<BatchProcessor<TResource>>(name)));
         return builder;
     }
 }

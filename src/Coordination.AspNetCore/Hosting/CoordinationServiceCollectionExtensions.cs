@@ -2,6 +2,7 @@ using Coordination.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 
 namespace Coordination.AspNetCore;
 
@@ -36,6 +37,9 @@ public static class CoordinationServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton(OptionsValidation.Validator<SingleFlightPolicyOptions>(static (options, name) => options.Validate(name))));
         services.TryAddEnumerable(ServiceDescriptor.Singleton(OptionsValidation.Validator<Coordination.SingleFlight.SingleFlightGroupOptions>(static (options, name) => options.Validate(name))));
         services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, SingleFlightStartupFilter>());
+
+        // One hosted service starts and stops every hosted primitive, in dependency order whatever the registration order.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, CoordinationLifetime>());
 
         // The default single-flight policy is always there and is checked at startup like a named one.
         services.AddOptions<SingleFlightPolicyOptions>().ValidateOnStart();

@@ -4,7 +4,6 @@ using Coordination.Diagnostics;
 using Coordination.Ingestion;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -54,7 +53,7 @@ public static class IngestionCoordinationBuilderExtensions
                 provider.GetRequiredService<IngestionMetrics>(),
                 provider.GetRequiredService<ILoggerFactory>().CreateLogger("Coordination.AspNetCore.Ingestion"));
         });
-        services.AddSingleton<IHostedService>(provider => new OrderedIngestionLifetime<TEvent>(provider.GetRequiredKeyedService<OrderedIngestion<TEvent>>(name)));
+        services.AddSingleton<IHostedPrimitive>(provider => new OrderedIngestionLifetime<TEvent>(provider.GetRequiredKeyedService<OrderedIngestion<TEvent>>(name)));
         return builder;
     }
 }

@@ -3,7 +3,6 @@ using Coordination.Diagnostics;
 using Coordination.Tasks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -42,7 +41,7 @@ public sealed class TaskQueueBuilder
         Services.TryAddScoped<THandler>();
         var name = Name;
         var concurrency = options.Concurrency;
-        Services.AddSingleton<IHostedService>(provider => new TaskWorkerLifetime(() =>
+        Services.AddSingleton<IHostedPrimitive>(provider => new TaskWorkerLifetime(() =>
         {
             var scopes = provider.GetRequiredService<IServiceScopeFactory>();
             return new TaskWorker(
