@@ -37,7 +37,7 @@ public static class BatchCoordinationBuilderExtensions
             return () =>
             {
                 var scope = scopes.CreateAsyncScope();
-                return new BatchProcessor<TResource>.StoreLease(() => scope.ServiceProvider.GetRequiredService<TStore>(), scope);
+                return new BatchStoreLease<TResource>(() => scope.ServiceProvider.GetRequiredService<TStore>(), scope);
             };
         });
     }
@@ -62,7 +62,7 @@ public static class BatchCoordinationBuilderExtensions
         CoordinationBuilder builder,
         string name,
         Action<BatchProcessorOptions<TResource>>? configure,
-        Func<IServiceProvider, Func<BatchProcessor<TResource>.StoreLease>?> store)
+        Func<IServiceProvider, Func<BatchStoreLease<TResource>>?> store)
         where TResource : class
     {
         ArgumentNullException.ThrowIfNull(builder);
