@@ -19,6 +19,9 @@ namespace Coordination.Batching;
 /// <para>Errors: a failed or timed-out load or save aborts the batch, and every caller in it gets a
 /// <see cref="BatchAbortedException"/>. An operation that throws fails only its own caller; the batch goes on, and
 /// whatever that operation changed before it threw is saved with the rest.</para>
+/// <para>Limits: the batch waits for its store (load, save, disposal of its DI scope) until its
+/// <see cref="BatchProcessorOptions{TResource}.MaxDuration"/> passes or a stop is cut short, even if the store ignores
+/// its token; then it gives up on the call, logs it, and answers its callers.</para>
 /// <para>Cancellation: a caller that cancels before its operation ran gets an <see cref="OperationCanceledException"/>
 /// and its operation never runs. Once its operation ran, the caller waits for the save, whose outcome is its own.</para>
 /// </remarks>
@@ -127,12 +130,13 @@ public sealed partial class BatchProcessor<[DynamicallyAccessedMembers(Dynamical
 
     /// <summary>
     /// Stops the processor: intake closes at once, batches already queued or running finish and save, and no save
-    /// happens after the returned task completes. Safe to call more than once.
+    /// starts after the returned task completes. Safe to call more than once.
     /// </summary>
-    /// <param name="cancellationToken">When cancelled, batches that have not started yet are rejected with
-    /// <see cref="BatchProcessorStoppedException"/> and running loads and saves see their token cancelled; the stop
-    /// still waits for running batches to end.</param>
-    /// <returns>A task that completes when every batch has ended.</returns>
+    /// <param name="cancellationToken">When cancelled (the host's shutdown timeout), batches that have not started yet
+    /// are rejected with <see cref="BatchProcessorStoppedException"/>, and running batches stop waiting for their store
+    /// at once: their load or save token is cancelled, and their callers get a <see cref="BatchAbortedException"/>. A
+    /// store call that ignores its token may then still complete after the stop; it is logged.</param>
+    /// <returns>A task that completes when every batch has ended or been given up.</returns>
     public Task StopAsync(CancellationToken cancellationToken = default)
     {
         lock (_stopLock)

@@ -483,6 +483,11 @@ public sealed class BatchProcessorTests
         }));
         Assert.Contains("MaxDuration", error.Message);
 
+        // Longer than a timer accepts: rejected up front instead of failing the first batch.
+        error = Assert.Throws<ArgumentException>(() => new BatchProcessor<Counter>(new BatchProcessorOptions<Counter> { MaxDuration = TimeSpan.MaxValue }));
+        Assert.Contains($"MaxDuration is {TimeSpan.MaxValue}", error.Message);
+        Assert.Contains("what a timer accepts", error.Message);
+
         error = Assert.Throws<ArgumentException>(() => new BatchProcessor<NoDefaultConstructor>(new BatchProcessorOptions<NoDefaultConstructor>()));
         Assert.Contains("LoadResource", error.Message);
     }
