@@ -60,20 +60,8 @@ internal abstract class BatchOperation<TResource>
     /// <summary>Completes the caller after the save; <see langword="false"/> if its operation had failed already.</summary>
     public bool Succeed() => Error is null && Complete();
 
-    /// <summary>Completes a caller whose operation was never queued: cancelled (with its own token) or failed.</summary>
-    public void Reject(Exception error)
-    {
-        if (error is OperationCanceledException cancelled)
-        {
-            Cancel(cancelled.CancellationToken);
-        }
-        else
-        {
-            Fail(error);
-        }
-    }
-
-    /// <summary>Fails the caller with the batch's abort; <see langword="false"/> if its operation had failed already.</summary>
+    /// <summary>Fails the caller with the batch's abort, or with the reason its operation was not queued; <see langword="false"/>
+    /// if its operation had failed already.</summary>
     public bool Abort(Exception error)
     {
         if (Error is not null)
@@ -91,7 +79,8 @@ internal abstract class BatchOperation<TResource>
 
     protected abstract void Fail(Exception error);
 
-    protected abstract void Cancel(CancellationToken cancellationToken);
+    /// <summary>Completes the caller as cancelled by its own token: its operation never ran.</summary>
+    public abstract void Cancel(CancellationToken cancellationToken);
 
     private void Withdraw(CancellationToken cancellationToken)
     {
@@ -119,7 +108,7 @@ internal sealed class ActionBatchOperation<TResource>(Action<TResource> operatio
 
     protected override void Fail(Exception error) => _completion.TrySetException(error);
 
-    protected override void Cancel(CancellationToken cancellationToken) => _completion.TrySetCanceled(cancellationToken);
+    public override void Cancel(CancellationToken cancellationToken) => _completion.TrySetCanceled(cancellationToken);
 }
 
 /// <summary>An operation whose result its caller gets once the batch is saved.</summary>
@@ -137,5 +126,5 @@ internal sealed class FuncBatchOperation<TResource, TResult>(Func<TResource, TRe
 
     protected override void Fail(Exception error) => _completion.TrySetException(error);
 
-    protected override void Cancel(CancellationToken cancellationToken) => _completion.TrySetCanceled(cancellationToken);
+    public override void Cancel(CancellationToken cancellationToken) => _completion.TrySetCanceled(cancellationToken);
 }

@@ -58,6 +58,7 @@ public sealed partial class BatchProcessor<TResource>
         {
             await lease.EndAsync(storeCall, _name, _maxDuration, _logger, limit.Token).ConfigureAwait(false);
         }
+
         if (abort is not null)
         {
             // Callers that would have formed this batch fail with it at once, instead of each retrying the load in turn.

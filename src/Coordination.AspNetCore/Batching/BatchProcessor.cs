@@ -164,7 +164,7 @@ public sealed partial class BatchProcessor<[DynamicallyAccessedMembers(Dynamical
         if (cancellationToken.IsCancellationRequested)
         {
             _metrics?.Operations(_name, "canceled");
-            operation.Reject(new OperationCanceledException(cancellationToken));
+            operation.Cancel(cancellationToken);
             return;
         }
 
@@ -179,7 +179,7 @@ public sealed partial class BatchProcessor<[DynamicallyAccessedMembers(Dynamical
             if (Volatile.Read(ref _stopped) != 0)
             {
                 _metrics?.Operations(_name, "rejected");
-                operation.Reject(new BatchProcessorStoppedException($"Batch processor '{_name}' is stopped; the operation did not run."));
+                operation.Abort(new BatchProcessorStoppedException($"Batch processor '{_name}' is stopped; the operation did not run."));
                 return;
             }
 
@@ -198,7 +198,7 @@ public sealed partial class BatchProcessor<[DynamicallyAccessedMembers(Dynamical
                     if (queue.Waiting >= _maxPendingPerKey)
                     {
                         _metrics?.Operations(_name, "rejected");
-                        operation.Reject(new BatchQueueFullException(
+                        operation.Abort(new BatchQueueFullException(
                             $"Batch processor '{_name}': key '{key}' has {queue.Waiting} operations waiting (MaxPendingPerKey); the operation was not queued."));
                         return;
                     }
