@@ -8,7 +8,9 @@ public sealed record OrderEvent(string AccountId, string Type, decimal Amount);
 
 /// <summary>Keeps a balance per account, and shows what ordered ingestion does with failures.</summary>
 /// <remarks>An event with <c>"type": "flaky"</c> fails on its first two attempts (its account waits meanwhile);
-/// <c>"type": "invalid"</c> fails for good and is dead-lettered.</remarks>
+/// <c>"type": "invalid"</c> fails for good and is dead-lettered. Handling is at-least-once (a crash or a stop between
+/// the handler and the log's update runs the event again), so the ledger applies each event id once. Clients that
+/// retry a POST send an <c>Idempotency-Key</c> header so the retry is not a second event.</remarks>
 public sealed class OrderEventHandler(Ledger ledger, RunCounter runs) : IEventHandler<OrderEvent>
 {
     public Task HandleAsync(OrderEvent ingested, EventContext context, CancellationToken cancellationToken)
@@ -21,18 +23,26 @@ public sealed class OrderEventHandler(Ledger ledger, RunCounter runs) : IEventHa
             case "flaky" when context.Attempt <= 2:
                 throw new InvalidOperationException("The ledger was briefly unavailable.");
             default:
-                ledger.Apply(ingested.AccountId, ingested.Amount);
+                ledger.Apply(context.Id, ingested.AccountId, ingested.Amount);
                 return Task.CompletedTask;
         }
     }
 }
 
-/// <summary>Account balances.</summary>
+/// <summary>Account balances, and the events already applied to them.</summary>
 public sealed class Ledger
 {
     private readonly ConcurrentDictionary<string, decimal> _balances = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<long, bool> _applied = new();
 
-    public void Apply(string account, decimal amount) => _balances.AddOrUpdate(account, amount, (_, balance) => balance + amount);
+    /// <summary>Applies an event once: an event handled again (at-least-once) changes nothing the second time.</summary>
+    public void Apply(long eventId, string account, decimal amount)
+    {
+        if (_applied.TryAdd(eventId, true))
+        {
+            _balances.AddOrUpdate(account, amount, (_, balance) => balance + amount);
+        }
+    }
 
     public IReadOnlyDictionary<string, decimal> Balances() => new SortedDictionary<string, decimal>(_balances, StringComparer.Ordinal);
 }

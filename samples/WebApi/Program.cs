@@ -37,6 +37,13 @@ builder.Services.AddKeyedCoordination(coord =>
     // Durable tasks claimed with leases: four emails are sent at once; failures retry with backoff, then go to emails.errors.
     coord.AddTaskQueue("emails", options => options.RetryBackoff = TimeSpan.FromMilliseconds(200))
         .AddWorker<SendEmailHandler>(options => options.Concurrency = 4);
+
+    // In memory by default. With ConnectionStrings:Coordination set, the task queues live in PostgreSQL: they survive
+    // restarts, and every instance of the service on the same database shares them (the schema is created at startup).
+    if (builder.Configuration.GetConnectionString("Coordination") is { Length: > 0 } connectionString)
+    {
+        coord.UsePostgreSql(connectionString, options => options.Schema = builder.Configuration["Coordination:Schema"] ?? options.Schema);
+    }
 });
 
 var app = builder.Build();

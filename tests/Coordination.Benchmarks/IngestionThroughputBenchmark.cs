@@ -69,6 +69,7 @@ internal static class IngestionThroughputBenchmark
             },
             JsonSerializerOptions.Web,
             TimeProvider.System,
+            shutdownTimeout: TimeSpan.FromMinutes(1),
             metrics: null,
             logger: null);
 
@@ -81,7 +82,7 @@ internal static class IngestionThroughputBenchmark
         var started = Stopwatch.GetTimestamp();
         ingestion.Start();
         using var poll = new PeriodicTimer(TimeSpan.FromMilliseconds(5));
-        while ((await log.ReadPendingAsync(1, CancellationToken.None)).Count > 0)
+        while ((await log.ReadPendingAsync(0, 1, CancellationToken.None)).Count > 0)
         {
             await poll.WaitForNextTickAsync();
         }

@@ -1,10 +1,15 @@
 using BenchmarkDotNet.Running;
 using Coordination.Benchmarks;
 
-// `postgres-batch` and `ingestion-throughput` run load harnesses; anything else goes to BenchmarkDotNet.
+// `postgres-batch`, `postgres-tasks` and `ingestion-throughput` run load harnesses; anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "postgres-batch")
 {
     return await PostgresBatchBenchmark.RunAsync(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "postgres-tasks")
+{
+    return await PostgresTaskBenchmark.RunAsync(args[1..]);
 }
 
 if (args.Length > 0 && args[0] == "ingestion-throughput")

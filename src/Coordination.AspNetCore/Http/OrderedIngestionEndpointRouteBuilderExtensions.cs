@@ -1,7 +1,10 @@
+using System.Buffers;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Coordination.Ingestion;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -43,28 +46,80 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
         var request = context.Request;
         if (request.ContentLength > maxBodySize)
         {
-            await BadRequest(context, $"The body has {request.ContentLength} bytes; this ingestion accepts at most {maxBodySize}.").ConfigureAwait(false);
+            await Refuse(context, StatusCodes.Status413PayloadTooLarge, $"The body has {request.ContentLength} bytes; this ingestion accepts at most {maxBodySize}.").ConfigureAwait(false);
             return;
         }
 
-        var body = new byte[maxBodySize + 1];
-        var length = 0;
-        int read;
-        while (length < body.Length && (read = await request.Body.ReadAsync(body.AsMemory(length), context.RequestAborted).ConfigureAwait(false)) > 0)
+        if (await OrderedIngestionRequestBody.ReadAsync(context, maxBodySize).ConfigureAwait(false) is not { } body)
         {
-            length += read;
-        }
-
-        if (length > maxBodySize)
-        {
-            await BadRequest(context, $"The body is larger than {maxBodySize} bytes, the most this ingestion accepts.").ConfigureAwait(false);
+            await Refuse(context, StatusCodes.Status413PayloadTooLarge, $"The body is larger than {maxBodySize} bytes, the most this ingestion accepts.").ConfigureAwait(false);
             return;
         }
 
+        List<TEvent> events;
+        IdempotentAppend? idempotency;
+        string? error;
+        try
+        {
+            (events, error) = Parse(body, ingestion.EventTypeInfo);
+            (idempotency, var headerError) = OrderedIngestionIdempotency.Read(context, body, ingestion.IdempotencyWindow);
+            error ??= headerError;
+        }
+        finally
+        {
+            request.BodyReader.AdvanceTo(body.End);
+        }
+
+        if (error is not null)
+        {
+            await Refuse(context, StatusCodes.Status400BadRequest, error).ConfigureAwait(false);
+            return;
+        }
+
+        AppendResult result;
+        try
+        {
+            result = await ingestion.AppendAsync(events, idempotency, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (ArgumentException exception)
+        {
+            await Refuse(context, StatusCodes.Status400BadRequest, exception.Message).ConfigureAwait(false);
+            return;
+        }
+        catch (IngestionStoppedException exception)
+        {
+            await Results.Problem(exception.Message, statusCode: StatusCodes.Status503ServiceUnavailable).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        if (result.Outcome == AppendOutcome.FingerprintMismatch)
+        {
+            await Refuse(
+                context,
+                StatusCodes.Status422UnprocessableEntity,
+                $"The {OrderedIngestionIdempotency.HeaderName} was already used with another body within the last {ingestion.IdempotencyWindow}; use a new key for a new request.").ConfigureAwait(false);
+            return;
+        }
+
+        if (result.Outcome == AppendOutcome.Replayed)
+        {
+            context.Response.Headers[OrderedIngestionIdempotency.ReplayedHeaderName] = "true";
+        }
+
+        var baseUrl = $"{request.PathBase}{request.Path}".TrimEnd('/');
+        var statusUrls = result.Ids.Select(id => $"{baseUrl}/{id}").ToArray();
+        context.Response.StatusCode = StatusCodes.Status202Accepted;
+        context.Response.Headers.Location = statusUrls[0];
+        await context.Response.WriteAsJsonAsync(new IngestionAccepted(result.Ids, statusUrls), IngestionJsonContext.Default.IngestionAccepted, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads one event object or an array of them; an error when the body is not that.</summary>
+    private static (List<TEvent> Events, string? Error) Parse<TEvent>(ReadOnlySequence<byte> body, JsonTypeInfo<TEvent> typeInfo)
+    {
         var events = new List<TEvent>();
         try
         {
-            using var document = JsonDocument.Parse(body.AsMemory(0, length));
+            using var document = JsonDocument.Parse(body);
             var root = document.RootElement;
             IEnumerable<JsonElement> elements = root.ValueKind switch
             {
@@ -74,42 +129,15 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
             };
             foreach (var element in elements)
             {
-                events.Add(element.Deserialize(ingestion.EventTypeInfo) ?? throw new JsonException($"Event {events.Count} is null."));
+                events.Add(element.Deserialize(typeInfo) ?? throw new JsonException($"Event {events.Count} is null."));
             }
         }
         catch (JsonException exception)
         {
-            await BadRequest(context, $"The body is not valid JSON for {typeof(TEvent).Name}: {exception.Message}").ConfigureAwait(false);
-            return;
+            return (events, $"The body is not valid JSON for {typeof(TEvent).Name}: {exception.Message}");
         }
 
-        if (events.Count == 0)
-        {
-            await BadRequest(context, "The body holds no events.").ConfigureAwait(false);
-            return;
-        }
-
-        IReadOnlyList<long> ids;
-        try
-        {
-            ids = await ingestion.AppendAsync(events, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (ArgumentException exception)
-        {
-            await BadRequest(context, exception.Message.Replace(" (Parameter 'events')", string.Empty, StringComparison.Ordinal)).ConfigureAwait(false);
-            return;
-        }
-        catch (InvalidOperationException exception)
-        {
-            await Results.Problem(exception.Message, statusCode: StatusCodes.Status503ServiceUnavailable).ExecuteAsync(context).ConfigureAwait(false);
-            return;
-        }
-
-        var baseUrl = $"{request.PathBase}{request.Path}".TrimEnd('/');
-        var statusUrls = ids.Select(id => $"{baseUrl}/{id}").ToArray();
-        context.Response.StatusCode = StatusCodes.Status202Accepted;
-        context.Response.Headers.Location = statusUrls[0];
-        await context.Response.WriteAsJsonAsync(new IngestionAccepted(ids, statusUrls), IngestionJsonContext.Default.IngestionAccepted, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+        return events.Count == 0 ? (events, "The body holds no events.") : (events, null);
     }
 
     private static async Task StatusAsync<TEvent>(HttpContext context, OrderedIngestion<TEvent> ingestion)
@@ -127,7 +155,7 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
 
     private static async Task ReleaseAsync<TEvent>(HttpContext context, OrderedIngestion<TEvent> ingestion)
     {
-        var key = (string)context.Request.RouteValues["key"]!;
+        var key = ReleasedKey(context);
         if (await ingestion.ReleaseKeyAsync(key, context.RequestAborted).ConfigureAwait(false))
         {
             context.Response.StatusCode = StatusCodes.Status204NoContent;
@@ -137,6 +165,27 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
         await Results.Problem($"The key '{key}' of ingestion '{ingestion.Name}' is not parked.", statusCode: StatusCodes.Status404NotFound).ExecuteAsync(context).ConfigureAwait(false);
     }
 
-    private static Task BadRequest(HttpContext context, string detail) =>
-        Results.Problem(detail, statusCode: StatusCodes.Status400BadRequest, title: "The events were not accepted; nothing was appended.").ExecuteAsync(context);
+    /// <summary>The key of <c>POST {pattern}/keys/{key}/release</c>, decoded exactly.</summary>
+    /// <remarks>Routing leaves <c>%2F</c> encoded in route values, and its decoding cannot tell an encoded slash from a
+    /// literal "%2F" in a key, so the segment is taken from the raw request target and unescaped once. A server without
+    /// a raw target (TestServer) gets the route value with its <c>%2F</c> decoded.</remarks>
+    private static string ReleasedKey(HttpContext context)
+    {
+        var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (!string.IsNullOrEmpty(target))
+        {
+            var path = target.AsSpan(0, target.IndexOf('?', StringComparison.Ordinal) is var query and >= 0 ? query : target.Length).TrimEnd('/');
+            var release = path.LastIndexOf('/');
+            var keyStart = release > 0 ? path[..release].LastIndexOf('/') : -1;
+            if (keyStart >= 0)
+            {
+                return Uri.UnescapeDataString(path[(keyStart + 1)..release].ToString());
+            }
+        }
+
+        return ((string)context.Request.RouteValues["key"]!).Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static Task Refuse(HttpContext context, int statusCode, string detail) =>
+        Results.Problem(detail, statusCode: statusCode, title: "The events were not accepted; nothing was appended.").ExecuteAsync(context);
 }

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Coordination.AspNetCore;
 
@@ -16,8 +15,7 @@ public static class SingleFlightApplicationBuilderExtensions
     public static IApplicationBuilder UseSingleFlight(this IApplicationBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        var policies = app.ApplicationServices.GetService<SingleFlightPolicyProvider>()
-            ?? throw new InvalidOperationException("UseSingleFlight needs its services: call services.AddKeyedCoordination(...) in Program.cs.");
+        var policies = SingleFlightHttpServices.PolicyProvider(app.ApplicationServices);
         policies.IsMiddlewareRegistered = true;
         return app.UseMiddleware<SingleFlightMiddleware>();
     }

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Mvc.Filters;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Coordination.AspNetCore;
 
@@ -44,5 +43,5 @@ public sealed class SingleFlightAttribute : Attribute, ISingleFlightMetadata, IF
 
     /// <inheritdoc />
     IFilterMetadata IFilterFactory.CreateInstance(IServiceProvider serviceProvider) =>
-        new SingleFlightResourceFilter(this, serviceProvider.GetRequiredService<SingleFlightPolicyProvider>());
+        new SingleFlightResourceFilter(this, SingleFlightHttpServices.PolicyProvider(serviceProvider));
 }

@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Coordination.AspNetCore;
 
@@ -73,8 +72,7 @@ public static class SingleFlightEndpointConventionBuilderExtensions
             return;
         }
 
-        var policies = endpoint.ApplicationServices.GetService<SingleFlightPolicyProvider>()
-            ?? throw new InvalidOperationException("Single-flight needs its services: call services.AddKeyedCoordination(...) in Program.cs.");
+        var policies = SingleFlightHttpServices.PolicyProvider(endpoint.ApplicationServices);
         SingleFlightPolicy? policy = null;
         endpoint.Metadata.Add(SingleFlightEndpointWrappedMetadata.Instance);
         endpoint.RequestDelegate = context =>

@@ -29,7 +29,7 @@ public sealed class OrderedIngestionTests
             }
         }
 
-        await using var app = IngestionApp();
+        await using var app = IngestionTestApp.Create();
         var client = app.CreateClient();
 
         // Act: post in interleaved batches of 25, in order.
@@ -38,11 +38,11 @@ public sealed class OrderedIngestionTests
         {
             var response = await client.PostAsJsonAsync("/events", batch);
             Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-            ids.AddRange((await response.Content.ReadFromJsonAsync<Accepted>())!.Ids);
+            ids.AddRange((await response.Content.ReadFromJsonAsync<IngestionTestApp.Accepted>())!.Ids);
         }
 
         var log = app.Services.GetRequiredKeyedService<IEventLog>("events");
-        Gate.WaitUntil(() => log.ReadPendingAsync(1, default).AsTask().Result.Count == 0, "every event is terminal");
+        Gate.WaitUntil(() => log.ReadPendingAsync(0, 1, default).AsTask().Result.Count == 0, "every event is terminal");
 
         // Assert
         var journal = app.Services.GetRequiredService<HandlerJournal>();
@@ -74,42 +74,42 @@ public sealed class OrderedIngestionTests
     public async Task HeldEvent_ReportsWaitingWithTheBlockingId_ThenSucceedsAfterTheRetry()
     {
         var time = new FakeTimeProvider();
-        await using var app = IngestionApp(o => o.RetryBackoff = o.MaxRetryBackoff = TimeSpan.FromMinutes(1), time);
+        await using var app = IngestionTestApp.Create(o => o.RetryBackoff = o.MaxRetryBackoff = TimeSpan.FromMinutes(1), time);
         var client = app.CreateClient();
 
         var accepted = await (await client.PostAsJsonAsync("/events", new[]
         {
             new ScriptedEvent("a", 1, "retry:1"),
             new ScriptedEvent("a", 2, "ok"),
-        })).Content.ReadFromJsonAsync<Accepted>();
+        })).Content.ReadFromJsonAsync<IngestionTestApp.Accepted>();
         var (blocker, held) = (accepted!.Ids[0], accepted.Ids[1]);
         Assert.Equal($"/events/{blocker}", accepted.StatusUrls[0]);
 
-        Gate.WaitUntil(() => Status(client, held).State == "Waiting" && Status(client, blocker).State == "Failed", "the second event waits behind the first");
-        var waiting = Status(client, held);
+        Gate.WaitUntil(() => client.Status(held).State == "Waiting" && client.Status(blocker).State == "Failed", "the second event waits behind the first");
+        var waiting = client.Status(held);
         Assert.Equal(blocker, waiting.BlockingId);
-        var failed = Status(client, blocker);
+        var failed = client.Status(blocker);
         Assert.Equal(1, failed.Attempts);
         Assert.Equal("scripted retryable failure", failed.LastError);
 
-        time.AdvanceUntil(() => Status(client, held).State == "Succeeded", TimeSpan.FromMinutes(1), "both succeed in order after the retry");
-        Assert.Equal("Succeeded", Status(client, blocker).State);
-        Assert.Equal(2, Status(client, blocker).Attempts);
+        time.AdvanceUntil(() => client.Status(held).State == "Succeeded", TimeSpan.FromMinutes(1), "both succeed in order after the retry");
+        Assert.Equal("Succeeded", client.Status(blocker).State);
+        Assert.Equal(2, client.Status(blocker).Attempts);
     }
 
     [Fact]
     public async Task Metrics_CountEventsAndReportBlockedKeysAndTheirAge()
     {
         var time = new FakeTimeProvider();
-        await using var app = IngestionApp(o => o.RetryBackoff = o.MaxRetryBackoff = TimeSpan.FromMinutes(1), time);
+        await using var app = IngestionTestApp.Create(o => o.RetryBackoff = o.MaxRetryBackoff = TimeSpan.FromMinutes(1), time);
         var client = app.CreateClient();
         var meters = app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
         using var events = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<long>(meters, Coordination.Diagnostics.CoordinationDiagnostics.MeterName, "coordination.ingestion.events");
         using var blocked = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<int>(meters, Coordination.Diagnostics.CoordinationDiagnostics.MeterName, "coordination.barrier.keys.blocked");
         using var age = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<double>(meters, Coordination.Diagnostics.CoordinationDiagnostics.MeterName, "coordination.barrier.blocked.age");
 
-        var ids = (await (await client.PostAsJsonAsync("/events", new[] { new ScriptedEvent("m", 1, "retry:1"), new ScriptedEvent("m", 2, "ok") })).Content.ReadFromJsonAsync<Accepted>())!.Ids;
-        Gate.WaitUntil(() => Status(client, ids[0]).State == "Failed", "the first event failed");
+        var ids = (await (await client.PostAsJsonAsync("/events", new[] { new ScriptedEvent("m", 1, "retry:1"), new ScriptedEvent("m", 2, "ok") })).Content.ReadFromJsonAsync<IngestionTestApp.Accepted>())!.Ids;
+        Gate.WaitUntil(() => client.Status(ids[0]).State == "Failed", "the first event failed");
         time.Advance(TimeSpan.FromSeconds(30));
         blocked.RecordObservableInstruments();
         age.RecordObservableInstruments();
@@ -117,7 +117,7 @@ public sealed class OrderedIngestionTests
         Assert.Equal("events", blocked.LastMeasurement.Tags["coordination.name"]);
         Assert.InRange(age.LastMeasurement!.Value, 30, 31);
 
-        time.AdvanceUntil(() => Status(client, ids[1]).State == "Succeeded", TimeSpan.FromSeconds(30), "both succeeded");
+        time.AdvanceUntil(() => client.Status(ids[1]).State == "Succeeded", TimeSpan.FromSeconds(30), "both succeeded");
         Gate.WaitUntil(() => { blocked.RecordObservableInstruments(); return blocked.LastMeasurement!.Value == 0; }, "no key is blocked any more");
 
         long Count(string result) => events.GetMeasurementSnapshot().Where(m => Equals(m.Tags["coordination.ingestion.result"], result)).Sum(m => m.Value);
@@ -129,7 +129,7 @@ public sealed class OrderedIngestionTests
     [Fact]
     public async Task ParkKey_HoldsTheKeyAfterADeadLetter_UntilReleased()
     {
-        await using var app = IngestionApp(o => o.OnTerminalFailure = TerminalFailureAction.ParkKey);
+        await using var app = IngestionTestApp.Create(o => o.OnTerminalFailure = TerminalFailureAction.ParkKey);
         var client = app.CreateClient();
 
         var ids = (await (await client.PostAsJsonAsync("/events", new[]
@@ -137,20 +137,20 @@ public sealed class OrderedIngestionTests
             new ScriptedEvent("p", 1, "permanent"),
             new ScriptedEvent("p", 2, "ok"),
             new ScriptedEvent("q", 1, "ok"),
-        })).Content.ReadFromJsonAsync<Accepted>())!.Ids;
+        })).Content.ReadFromJsonAsync<IngestionTestApp.Accepted>())!.Ids;
 
-        Gate.WaitUntil(() => Status(client, ids[0]).State == "DeadLettered" && Status(client, ids[2]).State == "Succeeded", "the dead letter is recorded and the other key flows");
-        Assert.Equal("Pending", Status(client, ids[1]).State);
+        Gate.WaitUntil(() => client.Status(ids[0]).State == "DeadLettered" && client.Status(ids[2]).State == "Succeeded", "the dead letter is recorded and the other key flows");
+        Assert.Equal("Pending", client.Status(ids[1]).State);
 
         Assert.Equal(HttpStatusCode.NoContent, (await client.PostAsync("/events/keys/p/release", null)).StatusCode);
-        Gate.WaitUntil(() => Status(client, ids[1]).State == "Succeeded", "the released key goes on");
+        Gate.WaitUntil(() => client.Status(ids[1]).State == "Succeeded", "the released key goes on");
         Assert.Equal(HttpStatusCode.NotFound, (await client.PostAsync("/events/keys/p/release", null)).StatusCode);
     }
 
     [Fact]
     public async Task Stop_FinishesEverythingAccepted_AndRefusesNewEvents()
     {
-        await using var app = IngestionApp();
+        await using var app = IngestionTestApp.Create();
         var client = app.CreateClient();
         var journal = app.Services.GetRequiredService<HandlerJournal>();
         var log = app.Services.GetRequiredKeyedService<IEventLog>("events");
@@ -161,7 +161,7 @@ public sealed class OrderedIngestionTests
             new ScriptedEvent("a", 1, "gate"),
             new ScriptedEvent("a", 2, "ok"),
             new ScriptedEvent("b", 1, "ok"),
-        })).Content.ReadFromJsonAsync<Accepted>())!.Ids;
+        })).Content.ReadFromJsonAsync<IngestionTestApp.Accepted>())!.Ids;
 
         var stop = lifetime.StopAsync(CancellationToken.None);
         var refused = await client.PostAsJsonAsync("/events", new[] { new ScriptedEvent("c", 1, "ok") });
@@ -175,7 +175,7 @@ public sealed class OrderedIngestionTests
             Assert.Equal(EventState.Succeeded, (await log.GetAsync(id, default))!.State);
         }
 
-        await Assert.ThrowsAsync<InvalidOperationException>(() => ingestion.AppendAsync([new ScriptedEvent("d", 1, "ok")]).AsTask());
+        await Assert.ThrowsAsync<IngestionStoppedException>(() => ingestion.AppendAsync([new ScriptedEvent("d", 1, "ok")]).AsTask());
     }
 
     [Theory]
@@ -186,7 +186,7 @@ public sealed class OrderedIngestionTests
     [InlineData("{\"account\":\"\",\"sequence\":1,\"script\":\"ok\"}", "Event 0 has no key")]
     public async Task InvalidBody_Gets400ProblemDetails_AndNothingIsAppended(string body, string expected)
     {
-        await using var app = IngestionApp();
+        await using var app = IngestionTestApp.Create();
         var client = app.CreateClient();
 
         var response = await client.PostAsync("/events", new StringContent(body, Encoding.UTF8, "application/json"));
@@ -199,14 +199,14 @@ public sealed class OrderedIngestionTests
     }
 
     [Fact]
-    public async Task OversizedBody_Gets400_AndNothingIsAppended()
+    public async Task OversizedBody_Gets413_AndNothingIsAppended()
     {
-        await using var app = IngestionApp(o => o.MaxRequestBodySize = 100);
+        await using var app = IngestionTestApp.Create(o => o.MaxRequestBodySize = 100);
         var client = app.CreateClient();
 
         var response = await client.PostAsJsonAsync("/events", Enumerable.Range(0, 10).Select(i => new ScriptedEvent("a", i, "ok")));
 
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         Assert.Contains("100", await response.Content.ReadAsStringAsync());
         Assert.Null(await app.Services.GetRequiredKeyedService<IEventLog>("events").GetAsync(1, default));
     }
@@ -214,7 +214,7 @@ public sealed class OrderedIngestionTests
     [Fact]
     public async Task UnknownEvent_Gets404ProblemDetails()
     {
-        await using var app = IngestionApp();
+        await using var app = IngestionTestApp.Create();
 
         var response = await app.CreateClient().GetAsync("/events/12345");
 
@@ -232,31 +232,4 @@ public sealed class OrderedIngestionTests
 
         Assert.Contains("KeySelector", error.ToString());
     }
-
-    private static CoordinationTestApp IngestionApp(Action<OrderedIngestionOptions<ScriptedEvent>>? configure = null, TimeProvider? time = null) => new(
-        map => map.MapOrderedIngestion<ScriptedEvent>("/events", "events"),
-        coordination: coord => coord.AddOrderedIngestion<ScriptedEvent, ScriptedHandler>("events", o =>
-        {
-            o.KeySelector = e => e.Account;
-            o.MaxAttempts = 4;
-            o.RetryBackoff = TimeSpan.FromMilliseconds(1);
-            o.MaxRetryBackoff = TimeSpan.FromMilliseconds(4);
-            o.PollInterval = TimeSpan.FromMilliseconds(2);
-            configure?.Invoke(o);
-        }),
-        services: s =>
-        {
-            s.AddSingleton<HandlerJournal>();
-            if (time is not null)
-            {
-                s.AddSingleton(time);
-            }
-        });
-
-    private static EventStatus Status(HttpClient client, long id) =>
-        client.GetFromJsonAsync<EventStatus>($"/events/{id}").GetAwaiter().GetResult()!;
-
-    private sealed record Accepted(long[] Ids, string[] StatusUrls);
-
-    private sealed record EventStatus(long Id, string Key, string State, int Attempts, string? LastError, long? BlockingId);
 }

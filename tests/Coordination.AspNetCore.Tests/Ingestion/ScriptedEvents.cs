@@ -3,31 +3,52 @@ using Coordination.Ingestion;
 
 namespace Coordination.Tests.Ingestion;
 
-/// <summary>An event that tells its handler what to do: "ok", "retry:N" (fail N times, then succeed) or "permanent".</summary>
+/// <summary>An event that tells its handler what to do: "ok" (or anything unknown), "retry:N" (fail N times, then
+/// succeed), "permanent", "gate" (wait for <see cref="HandlerJournal.Gate"/>, ignoring the token, then succeed) or
+/// "cancellable" (wait until the handler's token is cancelled).</summary>
 public sealed record ScriptedEvent(string Account, int Sequence, string Script);
 
 /// <summary>Every handler call, in order, across keys.</summary>
 public sealed class HandlerJournal
 {
     private long _sequence;
+    private int _entered;
 
-    public ConcurrentQueue<(long Order, long Id, string Key, string Outcome)> Calls { get; } = new();
+    public ConcurrentQueue<(long Order, long Id, string Key, int Attempt, string Outcome)> Calls { get; } = new();
 
     public ConcurrentDictionary<long, int> Running { get; } = new();
 
     /// <summary>Holds events scripted "gate" until the test opens it.</summary>
     public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public void Record(long id, string key, string outcome) => Calls.Enqueue((Interlocked.Increment(ref _sequence), id, key, outcome));
+    /// <summary>Called as each handler call starts, on the handler's thread.</summary>
+    public Action<EventContext>? OnCall { get; set; }
+
+    /// <summary>How many handler calls started.</summary>
+    public int Entered => Volatile.Read(ref _entered);
+
+    public void Enter(EventContext context)
+    {
+        Interlocked.Increment(ref _entered);
+        OnCall?.Invoke(context);
+    }
+
+    public void Record(EventContext context, string outcome) => Calls.Enqueue((Interlocked.Increment(ref _sequence), context.Id, context.Key, context.Attempt, outcome));
 }
 
 public sealed class ScriptedHandler(HandlerJournal journal) : IEventHandler<ScriptedEvent>
 {
     public async Task HandleAsync(ScriptedEvent ingested, EventContext context, CancellationToken cancellationToken)
     {
-        if (ingested.Script == "gate")
+        journal.Enter(context);
+        switch (ingested.Script)
         {
-            await journal.Gate.Task;
+            case "gate":
+                await journal.Gate.Task;
+                break;
+            case "cancellable":
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+                break;
         }
 
         if (journal.Running.AddOrUpdate(context.Id, 1, (_, n) => n + 1) > 1)
@@ -40,13 +61,13 @@ public sealed class ScriptedHandler(HandlerJournal journal) : IEventHandler<Scri
             switch (ingested.Script.Split(':'))
             {
                 case ["permanent"]:
-                    journal.Record(context.Id, context.Key, "permanent");
+                    journal.Record(context, "permanent");
                     throw new PermanentEventException("scripted permanent failure");
                 case ["retry", var times] when context.Attempt <= int.Parse(times, System.Globalization.CultureInfo.InvariantCulture):
-                    journal.Record(context.Id, context.Key, "failed");
+                    journal.Record(context, "failed");
                     throw new InvalidOperationException("scripted retryable failure");
                 default:
-                    journal.Record(context.Id, context.Key, "succeeded");
+                    journal.Record(context, "succeeded");
                     return;
             }
         }

@@ -563,14 +563,14 @@ public sealed class TaskWorkerTests : IAsyncDisposable
 
         public IReadOnlyList<TimeSpan> Delays => [.. _delays];
 
-        public override ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
+        public override ValueTask<IReadOnlyList<TaskItem>> DoAsync(IReadOnlyList<TaskOp> operations, CancellationToken cancellationToken = default)
         {
             foreach (var operation in operations.Where(o => o.Kind == TaskOpKind.Disown))
             {
                 _delays.Enqueue(operation.OwnFor);
             }
 
-            return base.DoAsync(operations);
+            return base.DoAsync(operations, cancellationToken);
         }
     }
 
@@ -579,10 +579,10 @@ public sealed class TaskWorkerTests : IAsyncDisposable
     {
         private int _renewals;
 
-        public override ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations) =>
+        public override ValueTask<IReadOnlyList<TaskItem>> DoAsync(IReadOnlyList<TaskOp> operations, CancellationToken cancellationToken = default) =>
             operations is [{ Kind: TaskOpKind.Reown } renewal] && Interlocked.Increment(ref _renewals) == 1
                 ? throw new LeaseLostException($"Task {renewal.Task.Id} was taken over.") { TaskId = renewal.Task.Id, LeaseVersion = renewal.Task.LeaseVersion }
-                : base.DoAsync(operations);
+                : base.DoAsync(operations, cancellationToken);
     }
 
     /// <summary>Stalls the first renewal until the test resumes it, as a paused process would.</summary>
@@ -597,18 +597,18 @@ public sealed class TaskWorkerTests : IAsyncDisposable
 
         public void Resume() => _resume.TrySetResult();
 
-        public override async ValueTask<IReadOnlyList<TaskItem>> DoAsync(params TaskOp[] operations)
+        public override async ValueTask<IReadOnlyList<TaskItem>> DoAsync(IReadOnlyList<TaskOp> operations, CancellationToken cancellationToken = default)
         {
             if (operations is not [{ Kind: TaskOpKind.Reown }] || Interlocked.Increment(ref _renewals) > 1)
             {
-                return await Inner.DoAsync(operations);
+                return await Inner.DoAsync(operations, cancellationToken);
             }
 
             RenewalStalled.TrySetResult();
             await _resume.Task;
             try
             {
-                var renewed = await Inner.DoAsync(operations);
+                var renewed = await Inner.DoAsync(operations, cancellationToken);
                 RenewalOutcome.TrySetResult(null);
                 return renewed;
             }

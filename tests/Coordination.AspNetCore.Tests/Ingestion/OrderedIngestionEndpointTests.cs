@@ -1,0 +1,64 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using Coordination.Ingestion;
+using Coordination.Tests.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Coordination.Tests.Ingestion;
+
+/// <summary>The ingestion endpoints' answers to requests a client gets wrong, or sends big.</summary>
+public sealed class OrderedIngestionEndpointTests
+{
+    [Fact]
+    public async Task BodyAboveKestrelsDefaultLimit_IsAccepted_WhenMaxRequestBodySizeAllowsIt()
+    {
+        await using var app = IngestionTestApp.Create(o => o.MaxRequestBodySize = 40 * 1024 * 1024);
+        app.UseKestrel(0);
+        app.StartServer();
+        using var client = app.CreateClient();
+
+        // 30,000,050 bytes: just over Kestrel's default MaxRequestBodySize of 30,000,000.
+        var body = $$"""{"account":"big","sequence":1,"script":"{{new string('x', 30_000_000)}}"}""";
+        var response = await client.PostAsync("/events", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        Assert.True(Encoding.UTF8.GetByteCount(body) > 30_000_000);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task KeySelectorThatThrowsOnAnEvent_Gets400NamingTheEvent_AndNothingIsAppended()
+    {
+        await using var app = IngestionTestApp.Create(o => o.KeySelector = e => e.Account == "malformed" ? throw new InvalidOperationException("no account number") : e.Account);
+        var client = app.CreateClient();
+
+        var response = await client.PostAsJsonAsync("/events", new[] { new ScriptedEvent("fine", 1, "ok"), new ScriptedEvent("malformed", 2, "ok") });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("Event 1: the key selector of ingestion 'events' threw InvalidOperationException: no account number", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Null(await app.Ingestion().GetAsync(1));
+    }
+
+    [Theory]
+    [InlineData("tenant/a", false)]
+    [InlineData("tenant/a%2Fb", true)] // a literal "%2F" too: only the raw request target (Kestrel) tells it from a slash
+    public async Task ParkedKeyContainingASlash_CanBeReleased(string key, bool overKestrel)
+    {
+        await using var app = IngestionTestApp.Create(o => o.OnTerminalFailure = TerminalFailureAction.ParkKey);
+        if (overKestrel)
+        {
+            app.UseKestrel(0);
+            app.StartServer();
+        }
+
+        using var client = app.CreateClient();
+        var ids = await client.PostAsync(new ScriptedEvent(key, 1, "permanent"), new ScriptedEvent(key, 2, "ok"));
+        Gate.WaitUntil(() => client.Status(ids[0]).State == "DeadLettered", "the key is parked");
+
+        var release = await client.PostAsync($"/events/keys/{Uri.EscapeDataString(key)}/release", null);
+
+        Assert.Equal(HttpStatusCode.NoContent, release.StatusCode);
+        Gate.WaitUntil(() => client.Status(ids[1]).State == "Succeeded", "the released key goes on");
+    }
+}
