@@ -106,6 +106,14 @@ internal sealed class TaskWorker : IAsyncDisposable
             return;
         }
 
+        if (stopping.IsCancellationRequested)
+        {
+            // A slot freed while the stop's cancellation was still on its way to this wait: the semaphore hands it
+            // over anyway, and claiming with it would take back a task the stop just released.
+            _slots.Release();
+            return;
+        }
+
         var free = 1;
         while (free < _concurrency && _slots.Wait(0, CancellationToken.None))
         {
