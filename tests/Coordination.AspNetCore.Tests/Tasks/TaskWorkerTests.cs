@@ -379,16 +379,23 @@ public sealed class TaskWorkerTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task PollIntervalBeyondWhatATimerAccepts_FailsHostStartNamingIt()
+    public async Task PollIntervalAndMaxRetryBackoffBeyondTheirLimits_FailHostStartNamingThem()
     {
         var builder = Host.CreateApplicationBuilder();
-        builder.Services.AddKeyedCoordination(coord => coord.AddTaskQueue(Queue, o => o.PollInterval = TimeSpan.MaxValue).AddWorker<ScriptedHandler>());
+        builder.Services.AddKeyedCoordination(coord => coord.AddTaskQueue(Queue, o =>
+        {
+            o.PollInterval = TimeSpan.MaxValue;
+            o.MaxRetryBackoff = TimeSpan.MaxValue;
+        }).AddWorker<ScriptedHandler>());
         using var host = builder.Build();
 
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
         Assert.Contains($"Task queue '{Queue}': PollInterval is {TimeSpan.MaxValue}", error.Message);
         Assert.Contains("Timeout.InfiniteTimeSpan", error.Message);
+
+        // Not a timer, but a delay the store adds to its clock: unbounded, it would overflow when a retry is scheduled.
+        Assert.Contains($"Task queue '{Queue}': MaxRetryBackoff is {TimeSpan.MaxValue}", error.Message);
     }
 
     [Fact]
