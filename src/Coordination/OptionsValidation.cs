@@ -8,6 +8,13 @@ internal static class OptionsValidation
     /// <summary>The name shown for unnamed options.</summary>
     public const string DefaultName = "default";
 
+    /// <summary>The longest delay a timer accepts (<c>Task.Delay</c>, <c>CancellationTokenSource.CancelAfter</c>,
+    /// <c>ITimer</c>): 4,294,967,294 ms, about 49.7 days. A longer one throws where the timer is created.</summary>
+    public static readonly TimeSpan MaxTimerDelay = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
+    /// <summary>Whether <paramref name="value"/> is a delay a timer accepts: greater than zero and at most <see cref="MaxTimerDelay"/>.</summary>
+    public static bool IsTimerDelay(TimeSpan value) => value > TimeSpan.Zero && value <= MaxTimerDelay;
+
     /// <summary>Throws one <see cref="ArgumentException"/> listing every error, if there are any.</summary>
     public static void ThrowIfInvalid(IEnumerable<string> errors, string paramName)
     {

@@ -19,28 +19,30 @@ namespace Coordination.Batching;
 /// <para>Errors: a failed or timed-out load or save aborts the batch, and every caller in it gets a
 /// <see cref="BatchAbortedException"/>. An operation that throws fails only its own caller; the batch goes on, and
 /// whatever that operation changed before it threw is saved with the rest.</para>
+/// <para>Limits: the batch waits for its store (load, save, disposal of its DI scope) until its
+/// <see cref="BatchProcessorOptions{TResource}.MaxDuration"/> passes or a stop is cut short, even if the store ignores
+/// its token; then it gives up on the call, logs it, and answers its callers.</para>
 /// <para>Cancellation: a caller that cancels before its operation ran gets an <see cref="OperationCanceledException"/>
 /// and its operation never runs. Once its operation ran, the caller waits for the save, whose outcome is its own.</para>
 /// </remarks>
-public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] TResource> : IAsyncDisposable
+public sealed partial class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] TResource> : IAsyncDisposable
     where TResource : class
 {
     private const string ActivityOperationName = "coordination.batch";
 
-    private readonly ConcurrentDictionary<string, KeyQueue> _keys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, BatchKeyQueue<TResource>> _keys = new(StringComparer.Ordinal);
     private readonly string _name;
     private readonly string _activityDisplayName;
     private readonly TimeSpan _minDuration;
     private readonly TimeSpan _maxDuration;
     private readonly int _maxBatchSize;
     private readonly int? _maxPendingPerKey;
-    private readonly SemaphoreSlim _workers;
-    private readonly SemaphoreSlim[]? _pinnedWorkers;
-    private readonly Func<string, int, int>? _workerForKey;
-    private readonly Func<StoreLease> _openStore;
+    private readonly BatchWorkerPool _workers;
+    private readonly Func<BatchStoreLease<TResource>> _openStore;
     private readonly TimeProvider _timeProvider;
     private readonly BatchMetrics? _metrics;
     private readonly ILogger _logger;
+    private readonly Action _countWithdrawn;
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _abandon = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -62,7 +64,7 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
     internal BatchProcessor(
         string name,
         BatchProcessorOptions<TResource> options,
-        Func<StoreLease>? store,
+        Func<BatchStoreLease<TResource>>? store,
         TimeProvider? timeProvider,
         BatchMetrics? metrics,
         ILogger? logger)
@@ -77,12 +79,7 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
         _maxDuration = options.EffectiveMaxDuration;
         _maxBatchSize = options.MaxBatchSize ?? int.MaxValue;
         _maxPendingPerKey = options.MaxPendingPerKey;
-        _workers = new SemaphoreSlim(options.Workers, options.Workers);
-        _workerForKey = options.WorkerForKey;
-        if (_workerForKey is not null)
-        {
-            _pinnedWorkers = [.. Enumerable.Range(0, options.Workers).Select(_ => new SemaphoreSlim(1, 1))];
-        }
+        _workers = new BatchWorkerPool(options.Workers, options.WorkerForKey);
 
         if (store is null && options.LoadResource is null && typeof(TResource).GetConstructor(Type.EmptyTypes) is null)
         {
@@ -91,8 +88,10 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                 nameof(options));
         }
 
-        var delegates = new DelegateStore(options.LoadResource, options.SaveResource);
-        _openStore = store ?? (() => new StoreLease(delegates, null));
+        IBatchResourceStore<TResource> delegates = new DelegateBatchResourceStore<TResource>(options.LoadResource, options.SaveResource);
+        var delegateLease = new BatchStoreLease<TResource>(() => delegates, scope: null);
+        _openStore = store ?? (() => delegateLease);
+        _countWithdrawn = () => _metrics?.Operations(_name, "canceled");
         _timeProvider = timeProvider ?? TimeProvider.System;
         _metrics = metrics;
         _logger = logger ?? NullLogger.Instance;
@@ -110,8 +109,9 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
     public Task RunAsync(string key, Action<TResource> operation, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(operation);
-        var pending = new ActionOperation(operation);
-        return Submit(key, pending, cancellationToken) ?? pending.Task;
+        var pending = new ActionBatchOperation<TResource>(operation);
+        Submit(key, pending, cancellationToken);
+        return pending.Task;
     }
 
     /// <summary>Runs <paramref name="operation"/> on the resource of <paramref name="key"/> in a batch and returns its result.</summary>
@@ -123,18 +123,20 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
     public Task<TResult> RunAsync<TResult>(string key, Func<TResource, TResult> operation, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(operation);
-        var pending = new FuncOperation<TResult>(operation);
-        return Submit(key, pending, cancellationToken) is { } rejected ? ToResult<TResult>(rejected) : pending.Task;
+        var pending = new FuncBatchOperation<TResource, TResult>(operation);
+        Submit(key, pending, cancellationToken);
+        return pending.Task;
     }
 
     /// <summary>
     /// Stops the processor: intake closes at once, batches already queued or running finish and save, and no save
-    /// happens after the returned task completes. Safe to call more than once.
+    /// starts after the returned task completes. Safe to call more than once.
     /// </summary>
-    /// <param name="cancellationToken">When cancelled, batches that have not started yet are rejected with
-    /// <see cref="BatchProcessorStoppedException"/> and running loads and saves see their token cancelled; the stop
-    /// still waits for running batches to end.</param>
-    /// <returns>A task that completes when every batch has ended.</returns>
+    /// <param name="cancellationToken">When cancelled (the host's shutdown timeout), batches that have not started yet
+    /// are rejected with <see cref="BatchProcessorStoppedException"/>, and running batches stop waiting for their store
+    /// at once: their load or save token is cancelled, and their callers get a <see cref="BatchAbortedException"/>. A
+    /// store call that ignores its token may then still complete after the stop; it is logged.</param>
+    /// <returns>A task that completes when every batch has ended or been given up.</returns>
     public Task StopAsync(CancellationToken cancellationToken = default)
     {
         lock (_stopLock)
@@ -155,13 +157,15 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
     /// <returns>A task that completes when every batch has ended.</returns>
     public ValueTask DisposeAsync() => new(StopAsync());
 
-    private Task? Submit(string key, PendingOperation operation, CancellationToken cancellationToken)
+    /// <summary>Queues the operation, or completes it at once when it is cancelled already or rejected.</summary>
+    private void Submit(string key, BatchOperation<TResource> operation, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
         if (cancellationToken.IsCancellationRequested)
         {
             _metrics?.Operations(_name, "canceled");
-            return Task.FromCanceled(cancellationToken);
+            operation.Cancel(cancellationToken);
+            return;
         }
 
         if (Activity.Current is { } caller)
@@ -175,12 +179,13 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
             if (Volatile.Read(ref _stopped) != 0)
             {
                 _metrics?.Operations(_name, "rejected");
-                return Task.FromException(new BatchProcessorStoppedException($"Batch processor '{_name}' is stopped; the operation did not run."));
+                operation.Abort(new BatchProcessorStoppedException($"Batch processor '{_name}' is stopped; the operation did not run."));
+                return;
             }
 
             while (true)
             {
-                var queue = _keys.GetOrAdd(key, static (k, owner) => new KeyQueue(k, owner), this);
+                var queue = _keys.GetOrAdd(key, static (k, owner) => new BatchKeyQueue<TResource>(k, owner._countWithdrawn), this);
                 bool startLoop;
                 lock (queue)
                 {
@@ -193,8 +198,9 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                     if (queue.Waiting >= _maxPendingPerKey)
                     {
                         _metrics?.Operations(_name, "rejected");
-                        return Task.FromException(new BatchQueueFullException(
+                        operation.Abort(new BatchQueueFullException(
                             $"Batch processor '{_name}': key '{key}' has {queue.Waiting} operations waiting (MaxPendingPerKey); the operation was not queued."));
+                        return;
                     }
 
                     operation.Queue = queue;
@@ -216,7 +222,7 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                     _ = Task.Run(() => RunLoopAsync(queue), CancellationToken.None);
                 }
 
-                return null;
+                return;
             }
         }
         finally
@@ -226,7 +232,7 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
     }
 
     /// <summary>Runs the key's batches one after another until nothing waits; then the key leaves the table.</summary>
-    private async Task RunLoopAsync(KeyQueue queue)
+    private async Task RunLoopAsync(BatchKeyQueue<TResource> queue)
     {
         try
         {
@@ -235,8 +241,14 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                 SemaphoreSlim? worker = null;
                 try
                 {
-                    worker = WorkerFor(queue.Key);
+                    worker = _workers.For(queue.Key);
                     await worker.WaitAsync(_abandon.Token).ConfigureAwait(false);
+                    if (_abandon.IsCancellationRequested)
+                    {
+                        // A worker freed by a batch that the cut-short stop gave up on: this batch must not start.
+                        worker.Release();
+                        _abandon.Token.ThrowIfCancellationRequested();
+                    }
                 }
                 catch (Exception exception) when (exception is OperationCanceledException || worker is null)
                 {
@@ -262,16 +274,9 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
                     worker.Release();
                 }
 
-                lock (queue)
+                if (queue.TryRetireIdle(_keys))
                 {
-                    if (queue.Waiting == 0)
-                    {
-                        queue.Pending.Clear();
-                        queue.Running = false;
-                        queue.Retired = true;
-                        _keys.TryRemove(KeyValuePair.Create(queue.Key, queue));
-                        return;
-                    }
+                    return;
                 }
             }
         }
@@ -284,196 +289,9 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
         }
     }
 
-    private SemaphoreSlim WorkerFor(string key)
+    private void RejectWaiting(BatchKeyQueue<TResource> queue, Exception error)
     {
-        if (_pinnedWorkers is null)
-        {
-            return _workers;
-        }
-
-        var index = _workerForKey!(key, _pinnedWorkers.Length);
-        return (uint)index < (uint)_pinnedWorkers.Length
-            ? _pinnedWorkers[index]
-            : throw new InvalidOperationException($"WorkerForKey returned {index} for {_pinnedWorkers.Length} workers; allowed 0 to {_pinnedWorkers.Length - 1}.");
-    }
-
-    private async Task RunBatchAsync(KeyQueue queue)
-    {
-        var started = _timeProvider.GetTimestamp();
-        using var deadline = new CancellationTokenSource(_maxDuration, _timeProvider);
-        using var token = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, _abandon.Token);
-
-        // The window's timer starts with the batch, so its end is fixed whatever happens while the batch loads.
-        using var windowTimer = _minDuration > TimeSpan.Zero ? new CancellationTokenSource(_minDuration, _timeProvider) : null;
-        using var window = windowTimer is null ? null : CancellationTokenSource.CreateLinkedTokenSource(windowTimer.Token, _stopping.Token, deadline.Token);
-        using var activity = CoordinationDiagnostics.ActivitySource.StartActivity(ActivityOperationName, ActivityKind.Internal);
-        if (activity is not null)
-        {
-            activity.DisplayName = _activityDisplayName;
-            activity.SetTag(CoordinationDiagnostics.NameTag, _name);
-        }
-
-        var batch = new List<PendingOperation>();
-        Exception? abort = null;
-        StoreLease? lease = null;
-        try
-        {
-            lease = _openStore();
-            var resource = await lease.Value.Store.LoadAsync(queue.Key, token.Token).ConfigureAwait(false)
-                ?? throw new InvalidOperationException($"The store of batch processor '{_name}' loaded null for key '{queue.Key}'.");
-
-            abort = await RunOperationsAsync(queue, resource, batch, activity, window?.Token, deadline.Token).ConfigureAwait(false);
-            if (abort is null && batch.Count > 0)
-            {
-                await lease.Value.Store.SaveAsync(queue.Key, resource, token.Token).ConfigureAwait(false);
-            }
-        }
-        catch (Exception exception)
-        {
-            abort = exception is OperationCanceledException && deadline.IsCancellationRequested
-                ? new TimeoutException($"The batch passed its MaxDuration of {_maxDuration}.", exception)
-                : exception;
-        }
-        finally
-        {
-            if (lease?.Scope is { } scope)
-            {
-                await scope.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-
-        if (abort is not null)
-        {
-            // Callers that would have formed this batch fail with it at once, instead of each retrying the load in turn.
-            TakeWaiting(queue, batch);
-            var aborted = new BatchAbortedException($"Batch processor '{_name}': the batch for key '{queue.Key}' was aborted: {abort.Message}", abort);
-            var count = 0;
-            foreach (var operation in batch)
-            {
-                if (operation.Abort(aborted))
-                {
-                    count++;
-                }
-            }
-
-            BatchLog.BatchAborted(_logger, _name, batch.Count, abort);
-            _metrics?.Operations(_name, "aborted", count, abort);
-            activity?.SetStatus(ActivityStatusCode.Error);
-            activity?.SetTag(CoordinationDiagnostics.ErrorTypeTag, abort.GetType().FullName);
-        }
-        else
-        {
-            var succeeded = 0;
-            foreach (var operation in batch)
-            {
-                if (operation.Succeed())
-                {
-                    succeeded++;
-                }
-            }
-
-            _metrics?.Operations(_name, "succeeded", succeeded);
-        }
-
-        _metrics?.Batch(_name, batch.Count, _timeProvider.GetElapsedTime(started), abort);
-    }
-
-    /// <summary>Runs the waiting operations on the loaded resource until the batch closes; returns the cause if it must abort.</summary>
-    private async Task<Exception?> RunOperationsAsync(KeyQueue queue, TResource resource, List<PendingOperation> batch, Activity? activity, CancellationToken? windowClosed, CancellationToken deadline)
-    {
-        while (true)
-        {
-            while (batch.Count < _maxBatchSize && TryTake(queue, out var operation))
-            {
-                batch.Add(operation);
-                if (operation.CallerActivity is { } caller)
-                {
-                    activity?.AddLink(new ActivityLink(caller));
-                }
-
-                if (!operation.Apply(resource))
-                {
-                    _metrics?.Operations(_name, "failed", error: operation.Error);
-                    BatchLog.OperationFailed(_logger, _name, operation.Error!);
-                }
-
-                if (deadline.IsCancellationRequested)
-                {
-                    return new TimeoutException($"The batch passed its MaxDuration of {_maxDuration} while running operations.");
-                }
-            }
-
-            if (batch.Count >= _maxBatchSize || windowClosed is not { IsCancellationRequested: false } open)
-            {
-                return null;
-            }
-
-            // A window is open: wait for the next operation or the window's end, whichever comes first.
-            Task arrival;
-            lock (queue)
-            {
-                if (queue.Waiting > 0)
-                {
-                    continue;
-                }
-
-                queue.Arrival = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                arrival = queue.Arrival.Task;
-            }
-
-            await Task.WhenAny(arrival, Task.Delay(Timeout.Infinite, open)).ConfigureAwait(false);
-
-            lock (queue)
-            {
-                queue.Arrival = null;
-            }
-        }
-    }
-
-    private static bool TryTake(KeyQueue queue, [NotNullWhen(true)] out PendingOperation? operation)
-    {
-        lock (queue)
-        {
-            while (queue.Pending.TryDequeue(out operation))
-            {
-                if (operation.TryStart())
-                {
-                    queue.Waiting--;
-                    return true;
-                }
-            }
-        }
-
-        return false;
-    }
-
-    private void TakeWaiting(KeyQueue queue, List<PendingOperation> batch)
-    {
-        while (batch.Count < _maxBatchSize && TryTake(queue, out var operation))
-        {
-            batch.Add(operation);
-        }
-    }
-
-    private void RejectWaiting(KeyQueue queue, Exception error)
-    {
-        var rejected = new List<PendingOperation>();
-        lock (queue)
-        {
-            while (queue.Pending.TryDequeue(out var operation))
-            {
-                if (operation.TryStart())
-                {
-                    rejected.Add(operation);
-                }
-            }
-
-            queue.Waiting = 0;
-            queue.Running = false;
-            queue.Retired = true;
-            _keys.TryRemove(KeyValuePair.Create(queue.Key, queue));
-        }
-
+        var rejected = queue.RetireAndTakeAll(_keys);
         foreach (var operation in rejected)
         {
             operation.Abort(error);
@@ -502,11 +320,6 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
         }
     }
 
-    private static Task<TResult> ToResult<TResult>(Task failed) =>
-        failed.IsCanceled
-            ? Task.FromCanceled<TResult>(new CancellationToken(canceled: true))
-            : Task.FromException<TResult>(failed.Exception!.InnerException!);
-
     private static void TryCancel(CancellationTokenSource source)
     {
         try
@@ -517,158 +330,5 @@ public sealed class BatchProcessor<[DynamicallyAccessedMembers(DynamicallyAccess
         {
             // Already stopped.
         }
-    }
-
-    internal readonly record struct StoreLease(IBatchResourceStore<TResource> Store, IAsyncDisposable? Scope);
-
-    /// <summary>One key's queue; lives while the key has operations waiting or a batch running.</summary>
-    private sealed class KeyQueue(string key, BatchProcessor<TResource> owner)
-    {
-        public readonly string Key = key;
-        public readonly BatchProcessor<TResource> Owner = owner;
-
-        // Guarded by lock (this).
-        public readonly Queue<PendingOperation> Pending = new();
-        public int Waiting;
-        public bool Running;
-        public bool Retired;
-        public TaskCompletionSource? Arrival;
-    }
-
-    /// <summary>An operation and its caller's completion; its state moves once from waiting to started or withdrawn.</summary>
-    private abstract class PendingOperation
-    {
-        private const int StateWaiting = 0;
-        private const int StateStarted = 1;
-        private const int StateWithdrawn = 2;
-
-        private int _state;
-        private CancellationTokenRegistration _withdrawal;
-
-        public KeyQueue Queue { get; set; } = null!;
-
-        public ActivityContext? CallerActivity { get; set; }
-
-        public Exception? Error { get; private set; }
-
-        /// <summary>Takes the operation into a batch, unless its caller withdrew it first.</summary>
-        public bool TryStart()
-        {
-            if (Interlocked.CompareExchange(ref _state, StateStarted, StateWaiting) != StateWaiting)
-            {
-                return false;
-            }
-
-            _withdrawal.Dispose();
-            return true;
-        }
-
-        public void WithdrawOn(CancellationToken cancellationToken)
-        {
-            _withdrawal = cancellationToken.UnsafeRegister(static (state, token) => ((PendingOperation)state!).Withdraw(token), this);
-            if (Volatile.Read(ref _state) == StateStarted)
-            {
-                // A batch took the operation before the registration existed: it is no longer withdrawable.
-                _withdrawal.Dispose();
-            }
-        }
-
-        /// <summary>Runs the operation; an exception fails only this caller, at once.</summary>
-        public bool Apply(TResource resource)
-        {
-            try
-            {
-                Run(resource);
-                return true;
-            }
-            catch (Exception exception)
-            {
-                Error = exception;
-                Fail(exception);
-                return false;
-            }
-        }
-
-        /// <summary>Completes the caller after the save; <see langword="false"/> if its operation had failed already.</summary>
-        public bool Succeed() => Error is null && Complete();
-
-        /// <summary>Fails the caller with the batch's abort; <see langword="false"/> if its operation had failed already.</summary>
-        public bool Abort(Exception error)
-        {
-            if (Error is not null)
-            {
-                return false;
-            }
-
-            Fail(error);
-            return true;
-        }
-
-        protected abstract void Run(TResource resource);
-
-        protected abstract bool Complete();
-
-        protected abstract void Fail(Exception error);
-
-        protected abstract void Cancel(CancellationToken cancellationToken);
-
-        private void Withdraw(CancellationToken cancellationToken)
-        {
-            if (Interlocked.CompareExchange(ref _state, StateWithdrawn, StateWaiting) != StateWaiting)
-            {
-                return;
-            }
-
-            lock (Queue)
-            {
-                Queue.Waiting--;
-            }
-
-            Queue.Owner._metrics?.Operations(Queue.Owner._name, "canceled");
-            Cancel(cancellationToken);
-        }
-    }
-
-    private sealed class ActionOperation(Action<TResource> operation) : PendingOperation
-    {
-        private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Task Task => _completion.Task;
-
-        protected override void Run(TResource resource) => operation(resource);
-
-        protected override bool Complete() => _completion.TrySetResult();
-
-        protected override void Fail(Exception error) => _completion.TrySetException(error);
-
-        protected override void Cancel(CancellationToken cancellationToken) => _completion.TrySetCanceled(cancellationToken);
-    }
-
-    private sealed class FuncOperation<TResult>(Func<TResource, TResult> operation) : PendingOperation
-    {
-        private readonly TaskCompletionSource<TResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private TResult? _result;
-
-        public Task<TResult> Task => _completion.Task;
-
-        protected override void Run(TResource resource) => _result = operation(resource);
-
-        protected override bool Complete() => _completion.TrySetResult(_result!);
-
-        protected override void Fail(Exception error) => _completion.TrySetException(error);
-
-        protected override void Cancel(CancellationToken cancellationToken) => _completion.TrySetCanceled(cancellationToken);
-    }
-
-    /// <summary>Loads and saves through the option delegates; by default a new resource, and no save.</summary>
-    private sealed class DelegateStore(
-        Func<string, CancellationToken, ValueTask<TResource>>? load,
-        Func<string, TResource, CancellationToken, ValueTask>? save) : IBatchResourceStore<TResource>
-    {
-        public ValueTask<TResource> LoadAsync(string key, CancellationToken cancellationToken) =>
-            load?.Invoke(key, cancellationToken) ?? new ValueTask<TResource>(Activator.CreateInstance<TResource>());
-
-        public ValueTask SaveAsync(string key, TResource resource, CancellationToken cancellationToken) =>
-            save?.Invoke(key, resource, cancellationToken) ?? ValueTask.CompletedTask;
     }
 }

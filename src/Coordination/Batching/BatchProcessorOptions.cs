@@ -12,11 +12,14 @@ public sealed class BatchProcessorOptions<TResource>
     /// <value>The default value is <see cref="TimeSpan.Zero"/> (group commit). Allowed: 0 to 1 hour.</value>
     public TimeSpan MinDuration { get; set; } = TimeSpan.Zero;
 
-    /// <summary>Gets or sets a deadline for a whole batch: load, operations and save.</summary>
+    /// <summary>Gets or sets a deadline for a whole batch: load, operations, save and the disposal of its DI scope.</summary>
     /// <remarks>Past it the batch is aborted: every caller in it gets a <see cref="BatchAbortedException"/> whose
-    /// inner exception is a <see cref="TimeoutException"/>, and the load or save token is cancelled.</remarks>
+    /// inner exception is a <see cref="TimeoutException"/>, and the load or save token is cancelled. The batch stops
+    /// waiting at the deadline even if the store ignores its token: such a call is logged as abandoned, its outcome is
+    /// unknown, and the key is free for the next batch. A scope disposal that passes the deadline after a successful
+    /// save is abandoned the same way; the callers succeed.</remarks>
     /// <value>The default value is <see langword="null"/>: twice <see cref="MinDuration"/>, and at least 1 second.
-    /// Allowed: greater than zero and not less than <see cref="MinDuration"/>.</value>
+    /// Allowed: greater than zero, not less than <see cref="MinDuration"/>, and at most 49.7 days (what a timer accepts).</value>
     public TimeSpan? MaxDuration { get; set; }
 
     /// <summary>Gets or sets the most operations in one batch; a full batch closes early.</summary>
@@ -55,9 +58,9 @@ public sealed class BatchProcessorOptions<TResource>
             yield return $"Batch processor '{name}': {nameof(MinDuration)} is {MinDuration}; allowed 0 to 01:00:00.";
         }
 
-        if (MaxDuration is { } max && (max <= TimeSpan.Zero || max < MinDuration || max.TotalMilliseconds > uint.MaxValue - 1))
+        if (MaxDuration is { } max && (!OptionsValidation.IsTimerDelay(max) || max < MinDuration))
         {
-            yield return $"Batch processor '{name}': {nameof(MaxDuration)} is {max}; allowed greater than zero, at least {nameof(MinDuration)} ({MinDuration}), or null for the default.";
+            yield return $"Batch processor '{name}': {nameof(MaxDuration)} is {max}; allowed greater than zero, at least {nameof(MinDuration)} ({MinDuration}) and at most {OptionsValidation.MaxTimerDelay} (what a timer accepts; a batch always has a deadline), or null for the default.";
         }
 
         if (MaxBatchSize is < 1)

@@ -22,4 +22,10 @@ internal static partial class TaskLog
 
     [LoggerMessage(406, LogLevel.Error, "Task queue '{Name}': claiming tasks failed; trying again in {Delay}.", EventName = "TaskClaimFailed")]
     public static partial void ClaimFailed(ILogger logger, string name, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(407, LogLevel.Warning, "Task queue '{Name}': the handler of task {TaskId} was still running after its token was cancelled; the worker no longer waits for it and ignores its outcome.", EventName = "TaskHandlerAbandoned")]
+    public static partial void HandlerAbandoned(ILogger logger, string name, long taskId);
+
+    [LoggerMessage(408, LogLevel.Error, "Task queue '{Name}': the worker loop failed; it resumes in {Delay}.", EventName = "TaskWorkerLoopFaulted")]
+    public static partial void LoopFaulted(ILogger logger, string name, TimeSpan delay, Exception exception);
 }

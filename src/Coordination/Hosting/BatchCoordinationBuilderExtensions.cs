@@ -3,7 +3,6 @@ using Coordination.Batching;
 using Coordination.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -38,7 +37,7 @@ public static class BatchCoordinationBuilderExtensions
             return () =>
             {
                 var scope = scopes.CreateAsyncScope();
-                return new BatchProcessor<TResource>.StoreLease(scope.ServiceProvider.GetRequiredService<TStore>(), scope);
+                return new BatchStoreLease<TResource>(() => scope.ServiceProvider.GetRequiredService<TStore>(), scope);
             };
         });
     }
@@ -63,7 +62,7 @@ public static class BatchCoordinationBuilderExtensions
         CoordinationBuilder builder,
         string name,
         Action<BatchProcessorOptions<TResource>>? configure,
-        Func<IServiceProvider, Func<BatchProcessor<TResource>.StoreLease>?> store)
+        Func<IServiceProvider, Func<BatchStoreLease<TResource>>?> store)
         where TResource : class
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -84,7 +83,7 @@ public static class BatchCoordinationBuilderExtensions
             provider.GetRequiredService<TimeProvider>(),
             provider.GetRequiredService<BatchMetrics>(),
             provider.GetRequiredService<ILoggerFactory>().CreateLogger("Coordination.AspNetCore.Batching")));
-        services.AddSingleton<IHostedService>(provider => new BatchProcessorLifetime<TResource>(provider.GetRequiredKeyedService<BatchProcessor<TResource>>(name)));
+        services.AddSingleton<IHostedPrimitive>(provider => new BatchProcessorLifetime<TResource>(provider.GetRequiredKeyedService<BatchProcessor<TResource>>(name)));
         return builder;
     }
 }

@@ -1,6 +1,7 @@
 using Coordination.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 
 namespace Coordination.AspNetCore;
 
@@ -37,6 +38,9 @@ public static class CoordinationServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SingleFlightMetrics>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton(OptionsValidation.Validator<Coordination.SingleFlight.SingleFlightGroupOptions>(static (options, name) => options.Validate(name))));
+
+        // One hosted service starts and stops every hosted primitive, in dependency order whatever the registration order.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, CoordinationLifetime>());
 
         configure(new CoordinationBuilder(services, registry));
         return services;

@@ -55,7 +55,7 @@ public static class IngestionCoordinationBuilderExtensions
                 provider.GetRequiredService<IngestionMetrics>(),
                 provider.GetRequiredService<ILoggerFactory>().CreateLogger("Coordination.AspNetCore.Ingestion"));
         });
-        services.AddSingleton<IHostedService>(provider => new OrderedIngestionLifetime<TEvent>(provider.GetRequiredKeyedService<OrderedIngestion<TEvent>>(name)));
+        services.AddSingleton<IHostedPrimitive>(provider => new OrderedIngestionLifetime<TEvent>(provider.GetRequiredKeyedService<OrderedIngestion<TEvent>>(name)));
         return builder;
     }
 }

@@ -1,11 +1,12 @@
 using Coordination.Ingestion;
-using Microsoft.Extensions.Hosting;
 
 namespace Coordination.AspNetCore;
 
 /// <summary>Starts an ordered ingestion with the host; on stop, finishes what was accepted within the shutdown timeout.</summary>
-internal sealed class OrderedIngestionLifetime<TEvent>(OrderedIngestion<TEvent> ingestion) : IHostedService
+internal sealed class OrderedIngestionLifetime<TEvent>(OrderedIngestion<TEvent> ingestion) : IHostedPrimitive
 {
+    public HostedPrimitiveRole Role => HostedPrimitiveRole.ProducesWork;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         ingestion.Start();

@@ -3,7 +3,6 @@ using Coordination.Diagnostics;
 using Coordination.Tasks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -27,7 +26,8 @@ public sealed class TaskQueueBuilder
     /// <summary>
     /// Adds hosted workers that run the queue's tasks with <typeparamref name="THandler"/>, resolved from a new DI scope per
     /// task. They start with the host; on stop they claim nothing more, let running handlers finish within the shutdown
-    /// timeout, and make the tasks of handlers cut short claimable again at once.
+    /// timeout, and make the tasks of handlers cut short claimable again at once. A handler is waited for until its token
+    /// is cancelled and no longer, even if it ignores the token. Workers stop before the application's batch processors.
     /// </summary>
     /// <typeparam name="THandler">The handler; registered as scoped unless already registered.</typeparam>
     /// <param name="configure">Configures the workers.</param>
@@ -42,7 +42,7 @@ public sealed class TaskQueueBuilder
         Services.TryAddScoped<THandler>();
         var name = Name;
         var concurrency = options.Concurrency;
-        Services.AddSingleton<IHostedService>(provider => new TaskWorkerLifetime(() =>
+        Services.AddSingleton<IHostedPrimitive>(provider => new TaskWorkerLifetime(() =>
         {
             var scopes = provider.GetRequiredService<IServiceScopeFactory>();
             return new TaskWorker(

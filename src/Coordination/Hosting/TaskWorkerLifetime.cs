@@ -1,12 +1,13 @@
 using Coordination.Tasks;
-using Microsoft.Extensions.Hosting;
 
 namespace Coordination.AspNetCore;
 
 /// <summary>Starts a queue's workers with the host (after options were validated) and stops them gracefully.</summary>
-internal sealed class TaskWorkerLifetime(Func<TaskWorker> create) : IHostedService, IAsyncDisposable
+internal sealed class TaskWorkerLifetime(Func<TaskWorker> create) : IHostedPrimitive, IAsyncDisposable
 {
     private TaskWorker? _worker;
+
+    public HostedPrimitiveRole Role => HostedPrimitiveRole.ProducesWork;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {

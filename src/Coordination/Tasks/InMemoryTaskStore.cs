@@ -34,6 +34,9 @@ public sealed class InMemoryTaskStore : ITaskStore, ITaskReadyNotifier
             throw new ArgumentException("A task appears in more than one operation of the same call.", nameof(operations));
         }
 
+        // The store keeps its own copy, as a database would: a caller may reuse its buffer (ArrayPool,
+        // ArrayBufferWriter) as soon as the call returns. Copied before taking the lock.
+        var payloads = operations.Select(op => op.Kind is TaskOpKind.Create or TaskOpKind.Update ? op.Task.Payload.ToArray() : default(ReadOnlyMemory<byte>)).ToArray();
         var results = new TaskItem[operations.Count];
         lock (_sync)
         {
@@ -57,9 +60,9 @@ public sealed class InMemoryTaskStore : ITaskStore, ITaskReadyNotifier
                 var op = operations[i];
                 results[i] = op.Kind switch
                 {
-                    TaskOpKind.Create => Put(Schedule(op.Task with { Id = ++_lastId, LeaseVersion = 0 }, op.Task.NotBefore, now)),
+                    TaskOpKind.Create => Put(Schedule(op.Task with { Id = ++_lastId, LeaseVersion = 0, Payload = payloads[i] }, op.Task.NotBefore, now)),
                     TaskOpKind.Delete => Complete(op.Task.Id),
-                    TaskOpKind.Update => Replace(Schedule(op.Task, op.Task.NotBefore, now)),
+                    TaskOpKind.Update => Replace(Schedule(op.Task with { Payload = payloads[i] }, op.Task.NotBefore, now)),
                     TaskOpKind.Move => Replace(Schedule(_tasks[op.Task.Id] with { Group = op.Group!, Error = op.Error }, now, now)),
                     TaskOpKind.Disown => Replace(Schedule(_tasks[op.Task.Id] with { Error = op.Error ?? _tasks[op.Task.Id].Error }, now + op.OwnFor, now)),
                     TaskOpKind.Reown => Replace(_tasks[op.Task.Id] with { NotBefore = now + op.OwnFor }),

@@ -28,12 +28,22 @@ public sealed class TaskQueueOptions
     public TimeSpan RetryBackoff { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Gets or sets the longest delay between retries.</summary>
-    /// <value>The default value is 5 minutes. Allowed: at least <see cref="RetryBackoff"/>.</value>
+    /// <value>The default value is 5 minutes. Allowed: at least <see cref="RetryBackoff"/>, at most 30 days.</value>
     public TimeSpan MaxRetryBackoff { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Gets or sets how often an idle worker looks for tasks that became ready (retries, expired leases, other processes' tasks).</summary>
-    /// <value>The default value is 1 second. Allowed: greater than zero.</value>
+    /// <remarks>With <see cref="Timeout.InfiniteTimeSpan"/> an idle worker never polls: it looks again only when woken (a task
+    /// enqueued through <see cref="TaskQueue"/>, or made ready in an <see cref="InMemoryTaskStore"/>), so retries whose
+    /// backoff ended and lapsed leases wait for the next wake-up. After a failed claim the worker tries again after
+    /// <see cref="PollInterval"/>, at most 1 minute.</remarks>
+    /// <value>The default value is 1 second. Allowed: greater than zero and at most 49.7 days (what a timer accepts),
+    /// or <see cref="Timeout.InfiniteTimeSpan"/> for never.</value>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The pause after a failed claim or a failed pass of the worker loop: <see cref="PollInterval"/>, at most a minute.</summary>
+    internal TimeSpan FaultRetryDelay => PollInterval == Timeout.InfiniteTimeSpan || PollInterval > MaxFaultRetryDelay ? MaxFaultRetryDelay : PollInterval;
+
+    private static TimeSpan MaxFaultRetryDelay => TimeSpan.FromMinutes(1);
 
     internal string GroupFor(string name) => Group ?? name;
 
@@ -63,14 +73,14 @@ public sealed class TaskQueueOptions
             yield return $"Task queue '{name}': {nameof(RetryBackoff)} is {RetryBackoff}; allowed 0 to 1.00:00:00.";
         }
 
-        if (MaxRetryBackoff < RetryBackoff)
+        if (MaxRetryBackoff < RetryBackoff || MaxRetryBackoff > TimeSpan.FromDays(30))
         {
-            yield return $"Task queue '{name}': {nameof(MaxRetryBackoff)} is {MaxRetryBackoff}; allowed at least {nameof(RetryBackoff)} ({RetryBackoff}).";
+            yield return $"Task queue '{name}': {nameof(MaxRetryBackoff)} is {MaxRetryBackoff}; allowed at least {nameof(RetryBackoff)} ({RetryBackoff}) and at most 30.00:00:00.";
         }
 
-        if (PollInterval <= TimeSpan.Zero)
+        if (PollInterval != Timeout.InfiniteTimeSpan && !OptionsValidation.IsTimerDelay(PollInterval))
         {
-            yield return $"Task queue '{name}': {nameof(PollInterval)} is {PollInterval}; allowed greater than zero.";
+            yield return $"Task queue '{name}': {nameof(PollInterval)} is {PollInterval}; allowed greater than zero and at most {OptionsValidation.MaxTimerDelay} (what a timer accepts), or Timeout.InfiniteTimeSpan to never poll.";
         }
 
         if (string.IsNullOrWhiteSpace(GroupFor(name)) || ErrorGroupFor(name) == GroupFor(name))

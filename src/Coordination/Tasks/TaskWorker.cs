@@ -77,66 +77,91 @@ internal sealed class TaskWorker : IAsyncDisposable
         {
             try
             {
-                await _slots.WaitAsync(stopping).ConfigureAwait(false);
+                await ClaimAndStartAsync(stopping).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            catch (Exception exception) when (!stopping.IsCancellationRequested)
             {
-                break;
-            }
-
-            var free = 1;
-            while (free < _concurrency && _slots.Wait(0))
-            {
-                free++;
-            }
-
-            // Read the signal before looking, so that a task enqueued while we look still wakes us.
-            var ready = _queue.ReadySignal;
-            IReadOnlyList<TaskItem> claimed;
-            try
-            {
-                claimed = await _queue.Store.ClaimBatchAsync(_queue.Group, _options.LeaseDuration, free, stopping).ConfigureAwait(false);
-            }
-            catch (Exception exception)
-            {
-                _slots.Release(free);
-                if (!stopping.IsCancellationRequested)
-                {
-                    TaskLog.ClaimFailed(_logger, _queue.Name, _options.PollInterval, exception);
-                    await WaitForWorkAsync(ready: null).ConfigureAwait(false);
-                }
-
-                continue;
-            }
-
-            if (free > claimed.Count)
-            {
-                _slots.Release(free - claimed.Count);
-            }
-
-            foreach (var task in claimed)
-            {
-                _ = Task.Run(() => ProcessAsync(task));
-            }
-
-            if (claimed.Count < free)
-            {
-                await WaitForWorkAsync(ready).ConfigureAwait(false);
+                // Never die silently: whatever escaped one pass is logged, and the loop goes on after a pause.
+                TaskLog.LoopFaulted(_logger, _queue.Name, _options.FaultRetryDelay, exception);
+                await Task.Delay(_options.FaultRetryDelay, _timeProvider, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
 
-        // Every slot back means no handler runs any more.
+        // Every slot back means no handler runs any more (an abandoned handler gave its slot back when it was abandoned).
         for (var i = 0; i < _concurrency; i++)
         {
             await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Waits for a wake-up (when given), the poll interval (retries, lapsed leases, other processes' tasks) or the stop.</summary>
-    private async Task WaitForWorkAsync(Task? ready)
+    /// <summary>One pass: takes the free slots, claims that many tasks, starts them, and waits for work if any slot stayed free.</summary>
+    private async Task ClaimAndStartAsync(CancellationToken stopping)
+    {
+        try
+        {
+            await _slots.WaitAsync(stopping).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        if (stopping.IsCancellationRequested)
+        {
+            // A slot freed while the stop's cancellation was still on its way to this wait: the semaphore hands it
+            // over anyway, and claiming with it would take back a task the stop just released.
+            _slots.Release();
+            return;
+        }
+
+        var free = 1;
+        while (free < _concurrency && _slots.Wait(0, CancellationToken.None))
+        {
+            free++;
+        }
+
+        // Read the signal before looking, so that a task enqueued while we look still wakes us.
+        var ready = _queue.ReadySignal;
+        IReadOnlyList<TaskItem> claimed;
+        try
+        {
+            claimed = await _queue.Store.ClaimBatchAsync(_queue.Group, _options.LeaseDuration, free, stopping).ConfigureAwait(false);
+        }
+        catch (Exception exception)
+        {
+            _slots.Release(free);
+            if (!stopping.IsCancellationRequested)
+            {
+                TaskLog.ClaimFailed(_logger, _queue.Name, _options.FaultRetryDelay, exception);
+                await WaitForWorkAsync(ready: null, _options.FaultRetryDelay).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        if (free > claimed.Count)
+        {
+            _slots.Release(free - claimed.Count);
+        }
+
+        foreach (var task in claimed)
+        {
+            _ = Task.Run(() => ProcessAsync(task), CancellationToken.None);
+        }
+
+        if (claimed.Count < free)
+        {
+            await WaitForWorkAsync(ready, _options.PollInterval).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits for a wake-up (when given), the delay (poll: retries, lapsed leases, other processes' tasks) or the stop.</summary>
+    /// <param name="ready">The queue's wake-up signal, or <see langword="null"/> to wait out the delay.</param>
+    /// <param name="delay">A validated timer delay, or <see cref="Timeout.InfiniteTimeSpan"/> to wait for a wake-up only.</param>
+    private async Task WaitForWorkAsync(Task? ready, TimeSpan delay)
     {
         using var poll = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-        var interval = Task.Delay(_options.PollInterval, _timeProvider, poll.Token);
+        var interval = Task.Delay(delay, _timeProvider, poll.Token);
         await (ready is null ? Task.WhenAny(interval) : Task.WhenAny(ready, interval)).ConfigureAwait(false);
         await poll.CancelAsync().ConfigureAwait(false);
     }
@@ -154,10 +179,17 @@ internal sealed class TaskWorker : IAsyncDisposable
             activity.SetTag("coordination.tasks.attempt", task.Attempts);
         }
 
+        // The handler is waited for until its token is cancelled (the lease is lost, or the host's shutdown timeout
+        // fired), and not a moment longer: one that ignores its token is abandoned, so it neither holds its slot nor
+        // holds up the host's stop, and whatever it does from then on is not settled.
+        Task? handling = null;
+        Task HandleUntilCancelled(TaskItem claimed, CancellationToken cancellationToken) =>
+            (handling = _handle(claimed, cancellationToken)).WaitAsync(cancellationToken);
+
         try
         {
             _metrics.Claimed(_queue.Name, _timeProvider.GetUtcNow() - task.ReadyAt);
-            await RunAndSettleAsync(task, activity).ConfigureAwait(false);
+            await RunAndSettleAsync(task, HandleUntilCancelled, activity).ConfigureAwait(false);
         }
         catch (LeaseLostException exception)
         {
@@ -172,17 +204,22 @@ internal sealed class TaskWorker : IAsyncDisposable
         }
         finally
         {
+            if (handling is { IsCompleted: false })
+            {
+                TaskLog.HandlerAbandoned(_logger, _queue.Name, task.Id);
+            }
+
             _slots.Release();
         }
     }
 
     /// <exception cref="LeaseLostException">The lease was lost while the handler ran or before the outcome was written.</exception>
-    private async Task RunAndSettleAsync(TaskItem task, Activity? activity)
+    private async Task RunAndSettleAsync(TaskItem task, Func<TaskItem, CancellationToken, Task> handle, Activity? activity)
     {
         Exception failure;
         try
         {
-            await _queue.Store.RunWithLeaseAsync(task, _handle, _options.EffectiveHeartbeat, _options.LeaseDuration, _timeProvider, _abort.Token).ConfigureAwait(false);
+            await _queue.Store.RunWithLeaseAsync(task, handle, _options.EffectiveHeartbeat, _options.LeaseDuration, _timeProvider, _abort.Token).ConfigureAwait(false);
             await _queue.Store.DoAsync(TaskOp.Delete(task)).ConfigureAwait(false);
             _metrics.Completed(_queue.Name);
             return;

@@ -6,7 +6,10 @@ using Coordination.Tests.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Coordination.Tests.Batching;
 
@@ -99,6 +102,156 @@ public sealed class BatchProcessorHostingTests
         Assert.Single(durations.GetMeasurementSnapshot());
     }
 
+    [Fact]
+    public async Task StoreWhoseConstructorThrows_AbortsTheBatch_AndItsScopeIsDisposed()
+    {
+        await using var app = await StartAsync<ThrowingStore>();
+
+        var error = await Assert.ThrowsAsync<BatchAbortedException>(() => app.Processor.RunAsync("a", c => c.Value++)).DefaultTimeout();
+
+        Assert.Equal("misconfigured", error.InnerException!.Message);
+        Assert.Equal(1, app.Log.Disposed);
+    }
+
+    [Fact]
+    public async Task ScopeDisposalThrowsAfterASuccessfulSave_TheCallersSucceed_AndTheFailureIsLogged()
+    {
+        await using var app = await StartAsync<StoreWithFailingDisposal>();
+
+        Assert.Equal(1, await app.Processor.RunAsync("a", c => ++c.Value).DefaultTimeout());
+
+        Assert.Single(app.Log.Saves);
+        var failed = Assert.Single(app.Logs.GetSnapshot(), r => r.Id.Name == "ScopeDisposalFailed");
+        Assert.Contains("'counters'", failed.Message);
+    }
+
+    [Fact]
+    public async Task ScopeDisposalHangsAfterASuccessfulSave_TheCallersSucceedAtMaxDuration_AndItIsLogged()
+    {
+        await using var app = await StartAsync<StoreWithHangingDisposal>();
+
+        var call = app.Processor.RunAsync("a", c => ++c.Value);
+        await app.Log.DisposalStarted.Task.DefaultTimeout();
+        app.Time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(1, await call.DefaultTimeout());
+        var abandoned = Assert.Single(app.Logs.GetSnapshot(), r => r.Id.Name == "ScopeDisposalAbandoned");
+        Assert.Contains("'counters'", abandoned.Message);
+        app.Log.FinishDisposal.SetResult();
+    }
+
+    [Fact]
+    public async Task LoadIgnoringItsToken_IsAbandonedAtMaxDuration_AndItsScopeIsDisposedWhenItEnds()
+    {
+        await using var app = await StartAsync<StoreWithHangingLoad>();
+
+        var call = app.Processor.RunAsync("a", c => ++c.Value);
+        await app.Log.LoadStarted.Task.DefaultTimeout();
+        app.Time.Advance(TimeSpan.FromSeconds(1));
+
+        var error = await Assert.ThrowsAsync<BatchAbortedException>(() => call).DefaultTimeout();
+        Assert.IsType<TimeoutException>(error.InnerException);
+        var abandoned = Assert.Single(app.Logs.GetSnapshot(), r => r.Id.Name == "StoreCallAbandoned");
+        Assert.Contains("'counters'", abandoned.Message);
+
+        // The scope outlives the abandoned load, which may still use it, and goes with it.
+        Assert.Equal(0, app.Log.Disposed);
+        app.Log.FinishLoad.SetResult();
+        Gate.WaitUntil(() => app.Log.Disposed == 1, "the abandoned load's scope is disposed");
+    }
+
+    private static async Task<BatchApp> StartAsync<TStore>()
+        where TStore : class, IBatchResourceStore<Counter>
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders().AddFakeLogging();
+        var time = new FakeTimeProvider();
+        builder.Services.AddSingleton<TimeProvider>(time);
+        builder.Services.AddSingleton<ScopeLog>();
+        builder.Services.AddScoped<ScopedDependency>();
+        builder.Services.AddKeyedCoordination(coord => coord.AddBatchProcessor<Counter, TStore>("counters"));
+        var host = builder.Build();
+        await host.StartAsync();
+        return new BatchApp(host, time);
+    }
+
+    private sealed class BatchApp(IHost host, FakeTimeProvider time) : IAsyncDisposable
+    {
+        public BatchProcessor<Counter> Processor => host.Services.GetRequiredKeyedService<BatchProcessor<Counter>>("counters");
+
+        public ScopeLog Log => host.Services.GetRequiredService<ScopeLog>();
+
+        public FakeLogCollector Logs => host.Services.GetFakeLogCollector();
+
+        public FakeTimeProvider Time => time;
+
+        public async ValueTask DisposeAsync()
+        {
+            using var stop = new CancellationTokenSource();
+            await stop.CancelAsync();
+            await host.StopAsync(stop.Token).DefaultTimeout();
+            host.Dispose();
+        }
+    }
+
+    /// <summary>A scoped service that records its disposal, so a test sees whether a batch's scope was disposed.</summary>
+    public sealed class ScopedDependency(ScopeLog log) : IDisposable
+    {
+        public void Dispose() => log.Disposed++;
+    }
+
+    public sealed class ThrowingStore : IBatchResourceStore<Counter>
+    {
+        public ThrowingStore(ScopedDependency dependency)
+        {
+            ArgumentNullException.ThrowIfNull(dependency);
+            throw new InvalidOperationException("misconfigured");
+        }
+
+        public ValueTask<Counter> LoadAsync(string key, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public ValueTask SaveAsync(string key, Counter resource, CancellationToken cancellationToken) => throw new NotSupportedException();
+    }
+
+    public sealed class StoreWithFailingDisposal(ScopeLog log) : IBatchResourceStore<Counter>, IDisposable
+    {
+        public ValueTask<Counter> LoadAsync(string key, CancellationToken cancellationToken) => new(new Counter());
+
+        public ValueTask SaveAsync(string key, Counter resource, CancellationToken cancellationToken)
+        {
+            log.Saves.Add(Guid.NewGuid());
+            return ValueTask.CompletedTask;
+        }
+
+        public void Dispose() => throw new InvalidOperationException("the connection was already closed");
+    }
+
+    public sealed class StoreWithHangingDisposal(ScopeLog log) : IBatchResourceStore<Counter>, IAsyncDisposable
+    {
+        public ValueTask<Counter> LoadAsync(string key, CancellationToken cancellationToken) => new(new Counter());
+
+        public ValueTask SaveAsync(string key, Counter resource, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public async ValueTask DisposeAsync()
+        {
+            log.DisposalStarted.TrySetResult();
+            await log.FinishDisposal.Task;
+        }
+    }
+
+    public sealed class StoreWithHangingLoad(ScopeLog log, ScopedDependency dependency) : IBatchResourceStore<Counter>
+    {
+        public async ValueTask<Counter> LoadAsync(string key, CancellationToken cancellationToken)
+        {
+            ArgumentNullException.ThrowIfNull(dependency);
+            log.LoadStarted.TrySetResult();
+            await log.FinishLoad.Task;
+            return new Counter();
+        }
+
+        public ValueTask SaveAsync(string key, Counter resource, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
+
     public sealed class ScopeLog
     {
         public List<Guid> Loads { get; } = [];
@@ -106,6 +259,14 @@ public sealed class BatchProcessorHostingTests
         public List<Guid> Saves { get; } = [];
 
         public int Disposed { get; set; }
+
+        public TaskCompletionSource LoadStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource FinishLoad { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource DisposalStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource FinishDisposal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     public sealed class ScopedCounterStore(ScopeLog log) : IBatchResourceStore<Counter>, IDisposable

@@ -373,32 +373,101 @@ public sealed class BatchProcessorTests
     }
 
     [Fact]
-    public async Task StopCutShort_RejectsBatchesThatHaveNotStarted_AndStillWaitsForARunningSave()
+    public async Task StopCutShort_RejectsBatchesThatHaveNotStarted_AndGivesUpOnASaveThatIgnoresItsToken()
     {
         var saveStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var saveGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var saves = 0;
-        var processor = new BatchProcessor<Counter>(new BatchProcessorOptions<Counter>
-        {
-            Workers = 1,
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var processor = new BatchProcessor<Counter>(
+            new BatchProcessorOptions<Counter>
+            {
+                Workers = 1,
 
-            // A save that ignores its token: the stop must still not return before it ends.
-            SaveResource = async (_, _, _) => { saveStarted.TrySetResult(); await saveGate.Task; Interlocked.Increment(ref saves); },
-        });
+                // A save that ignores its token: the stop's token, not the save, decides when the stop returns.
+                SaveResource = async (_, _, _) => { saveStarted.TrySetResult(); await never.Task; },
+            },
+            new FakeTimeProvider());
         using var shutdown = new CancellationTokenSource();
 
         var running = processor.RunAsync("a", c => Increment(c, 1));
         await saveStarted.Task.DefaultTimeout();
         var notStarted = processor.RunAsync("b", c => Increment(c, 2));
         var stop = processor.StopAsync(shutdown.Token);
-        shutdown.Cancel();
-
-        await Assert.ThrowsAsync<BatchProcessorStoppedException>(() => notStarted).DefaultTimeout();
         Assert.False(stop.IsCompleted);
-        saveGate.SetResult();
+        await shutdown.CancelAsync();
+
         await stop.DefaultTimeout();
-        await running.DefaultTimeout();
-        Assert.Equal(1, saves);
+        await Assert.ThrowsAsync<BatchProcessorStoppedException>(() => notStarted).DefaultTimeout();
+        var aborted = await Assert.ThrowsAsync<BatchAbortedException>(() => running).DefaultTimeout();
+        Assert.IsType<BatchProcessorStoppedException>(aborted.InnerException);
+        never.SetResult();
+    }
+
+    [Fact]
+    public async Task MaxDuration_EndsTheWaitForALoadThatIgnoresItsToken_AndFreesTheKey()
+    {
+        var time = new FakeTimeProvider();
+        var never = new TaskCompletionSource<Counter>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var loads = 0;
+        var processor = new BatchProcessor<Counter>(
+            new BatchProcessorOptions<Counter>
+            {
+                MaxDuration = TimeSpan.FromSeconds(1),
+                LoadResource = (_, _) => Interlocked.Increment(ref loads) == 1 ? new ValueTask<Counter>(never.Task) : new ValueTask<Counter>(new Counter()),
+            },
+            time);
+
+        var calls = Enumerable.Range(1, 3).Select(i => processor.RunAsync("k", c => Increment(c, i))).ToList();
+        Wait(() => Volatile.Read(ref loads) == 1);
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        foreach (var call in calls)
+        {
+            var error = await Assert.ThrowsAsync<BatchAbortedException>(() => call).DefaultTimeout();
+            Assert.IsType<TimeoutException>(error.InnerException);
+        }
+
+        Assert.Equal(1, await processor.RunAsync("k", c => ++c.Value).DefaultTimeout());
+        await processor.StopAsync().DefaultTimeout();
+        never.SetResult(new Counter());
+    }
+
+    [Fact]
+    public async Task MaxDuration_EndsTheWaitForASaveThatIgnoresItsToken_AndTheStopDoesNotHang()
+    {
+        var time = new FakeTimeProvider();
+        var saveStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var processor = new BatchProcessor<Counter>(
+            new BatchProcessorOptions<Counter>
+            {
+                MaxDuration = TimeSpan.FromSeconds(1),
+                SaveResource = async (_, _, _) => { saveStarted.TrySetResult(); await never.Task; },
+            },
+            time);
+
+        var call = processor.RunAsync("k", c => Increment(c, 1));
+        await saveStarted.Task.DefaultTimeout();
+        var stop = processor.StopAsync();
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        var error = await Assert.ThrowsAsync<BatchAbortedException>(() => call).DefaultTimeout();
+        Assert.IsType<TimeoutException>(error.InnerException);
+        await stop.DefaultTimeout();
+        never.SetResult();
+    }
+
+    [Fact]
+    public async Task RunAsyncWithResult_AlreadyCancelled_ThrowsWithTheCallersToken()
+    {
+        await using var processor = new BatchProcessor<Counter>(new BatchProcessorOptions<Counter>());
+        using var caller = new CancellationTokenSource();
+        await caller.CancelAsync();
+
+        var withResult = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => processor.RunAsync("k", c => ++c.Value, caller.Token));
+        var withoutResult = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => processor.RunAsync("k", c => c.Value++, caller.Token));
+
+        Assert.Equal(caller.Token, withResult.CancellationToken);
+        Assert.Equal(caller.Token, withoutResult.CancellationToken);
     }
 
     [Fact]
@@ -413,6 +482,11 @@ public sealed class BatchProcessorTests
             MaxDuration = TimeSpan.FromSeconds(1),
         }));
         Assert.Contains("MaxDuration", error.Message);
+
+        // Longer than a timer accepts: rejected up front instead of failing the first batch.
+        error = Assert.Throws<ArgumentException>(() => new BatchProcessor<Counter>(new BatchProcessorOptions<Counter> { MaxDuration = TimeSpan.MaxValue }));
+        Assert.Contains($"MaxDuration is {TimeSpan.MaxValue}", error.Message);
+        Assert.Contains("what a timer accepts", error.Message);
 
         error = Assert.Throws<ArgumentException>(() => new BatchProcessor<NoDefaultConstructor>(new BatchProcessorOptions<NoDefaultConstructor>()));
         Assert.Contains("LoadResource", error.Message);

@@ -155,7 +155,7 @@ public sealed class OrderedIngestionTests
         var journal = app.Services.GetRequiredService<HandlerJournal>();
         var log = app.Services.GetRequiredKeyedService<IEventLog>("events");
         var ingestion = app.Services.GetRequiredKeyedService<OrderedIngestion<ScriptedEvent>>("events");
-        var lifetime = app.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<OrderedIngestionLifetime<ScriptedEvent>>().Single();
+        var lifetime = app.Services.GetServices<IHostedPrimitive>().OfType<OrderedIngestionLifetime<ScriptedEvent>>().Single();
         var ids = (await (await client.PostAsJsonAsync("/events", new[]
         {
             new ScriptedEvent("a", 1, "gate"),

@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
@@ -309,7 +310,7 @@ public sealed class TaskWorkerTests : IAsyncDisposable
     public async Task DisposedWhileTheHostStopsIt_NeitherThrows_AndTheTaskIsGivenBack()
     {
         var task = await StartWithOneTaskRunningUntilCancelledAsync();
-        var worker = _host!.Services.GetServices<IHostedService>().OfType<TaskWorkerLifetime>().Single();
+        var worker = _host!.Services.GetServices<IHostedPrimitive>().OfType<TaskWorkerLifetime>().Single();
 
         var stop = _host.StopAsync();
         await worker.DisposeAsync();
@@ -318,6 +319,101 @@ public sealed class TaskWorkerTests : IAsyncDisposable
 
         var released = (await Jobs.Store.QueryAsync(Queue, TimeSpan.Zero))!;
         Assert.Equal((task.Id, 0), (released.Id, released.Attempts));
+    }
+
+    [Fact]
+    public async Task HandlerIgnoringItsToken_IsAbandonedAtTheShutdownTimeout_AndItsTaskGivenBack()
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await StartAsync(async (_, _) =>
+        {
+            started.TrySetResult();
+            await never.Task;
+        });
+        var task = await Jobs.EnqueueAsync("x", TestJson.Default.String);
+        await started.Task.DefaultTimeout();
+        using var shutdownTimeout = new CancellationTokenSource();
+
+        var stop = _host!.StopAsync(shutdownTimeout.Token);
+        await shutdownTimeout.CancelAsync();
+        await stop.DefaultTimeout();
+
+        var released = (await Jobs.Store.QueryAsync(Queue, TimeSpan.Zero))!;
+        Assert.Equal((task.Id, 0), (released.Id, released.Attempts));
+        var abandoned = Assert.Single(Logs.GetSnapshot(), r => r.Id.Name == "TaskHandlerAbandoned");
+        Assert.Contains($"Task queue '{Queue}': the handler of task {task.Id}", abandoned.Message, StringComparison.Ordinal);
+
+        // Released once: the stopping loop did not take the freed slot and claim the task back.
+        Assert.Single(Logs.GetSnapshot(), r => r.Id.Name == "TaskReleased");
+        never.SetResult();
+    }
+
+    [Fact]
+    public async Task HandlerIgnoringItsToken_WhenItsLeaseIsLost_GivesItsSlotBackAtOnce()
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var next = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var store = new LosingFirstRenewalStore(new InMemoryTaskStore(_time));
+        await StartAsync(
+            async (task, _) =>
+            {
+                if (task.ReadPayload(TestJson.Default.String) == "stuck")
+                {
+                    await never.Task;
+                }
+
+                next.TrySetResult();
+            },
+            store: store);
+        using var leaseLost = Collect("coordination.tasks.lease.lost");
+        await Jobs.EnqueueAsync("stuck", TestJson.Default.String);
+        await Jobs.EnqueueAsync("next", TestJson.Default.String);
+
+        // The first heartbeat finds the lease taken; the only slot must come back although the handler never ends.
+        _time.AdvanceUntil(() => next.Task.IsCompleted, Lease / 4, "the next task runs in the freed slot");
+
+        Assert.Equal(1, leaseLost.GetMeasurementSnapshot().EvaluateAsCounter());
+        Assert.Contains(Logs.GetSnapshot(), r => r.Id.Name == "TaskHandlerAbandoned");
+        never.SetResult();
+    }
+
+    [Fact]
+    public async Task PollIntervalAndMaxRetryBackoffBeyondTheirLimits_FailHostStartNamingThem()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddKeyedCoordination(coord => coord.AddTaskQueue(Queue, o =>
+        {
+            o.PollInterval = TimeSpan.MaxValue;
+            o.MaxRetryBackoff = TimeSpan.MaxValue;
+        }).AddWorker<ScriptedHandler>());
+        using var host = builder.Build();
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains($"Task queue '{Queue}': PollInterval is {TimeSpan.MaxValue}", error.Message);
+        Assert.Contains("Timeout.InfiniteTimeSpan", error.Message);
+
+        // Not a timer, but a delay the store adds to its clock: unbounded, it would overflow when a retry is scheduled.
+        Assert.Contains($"Task queue '{Queue}': MaxRetryBackoff is {TimeSpan.MaxValue}", error.Message);
+    }
+
+    [Fact]
+    public async Task InfinitePollInterval_NeverPolls_AndAWakeUpStillRunsTheTask()
+    {
+        var handled = new TaskCompletionSource<TaskItem>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await StartAsync(
+            (task, _) =>
+            {
+                handled.TrySetResult(task);
+                return Task.CompletedTask;
+            },
+            o => o.PollInterval = Timeout.InfiniteTimeSpan);
+
+        var task = await Jobs.EnqueueAsync("x", TestJson.Default.String);
+
+        Assert.Equal(task.Id, (await handled.Task.DefaultTimeout()).Id);
+        Assert.DoesNotContain(Logs.GetSnapshot(), r => r.Level >= LogLevel.Error);
     }
 
     [Fact]
@@ -414,12 +510,14 @@ public sealed class TaskWorkerTests : IAsyncDisposable
 
     private IMeterFactory Meters => _host!.Services.GetRequiredService<IMeterFactory>();
 
+    private FakeLogCollector Logs => _host!.Services.GetFakeLogCollector();
+
     private MetricCollector<long> Collect(string instrument) => new(Meters, CoordinationDiagnostics.MeterName, instrument);
 
     private async Task StartAsync(Func<TaskItem, CancellationToken, Task> handle, Action<TaskQueueOptions>? configure = null, int workers = 1, int concurrency = 1, ITaskStore? store = null)
     {
         var builder = Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
+        builder.Logging.ClearProviders().AddFakeLogging();
         builder.Services.AddSingleton<TimeProvider>(_time);
         builder.Services.AddSingleton(new ScriptedHandler.Script(handle));
         if (store is not null)
@@ -485,6 +583,17 @@ public sealed class TaskWorkerTests : IAsyncDisposable
 
             return base.DoAsync(operations, cancellationToken);
         }
+    }
+
+    /// <summary>Answers the first renewal as if another worker had taken the task over.</summary>
+    private sealed class LosingFirstRenewalStore(ITaskStore inner) : DelegatingTaskStore(inner)
+    {
+        private int _renewals;
+
+        public override ValueTask<IReadOnlyList<TaskItem>> DoAsync(IReadOnlyList<TaskOp> operations, CancellationToken cancellationToken = default) =>
+            operations is [{ Kind: TaskOpKind.Reown } renewal] && Interlocked.Increment(ref _renewals) == 1
+                ? throw new LeaseLostException($"Task {renewal.Task.Id} was taken over.") { TaskId = renewal.Task.Id, LeaseVersion = renewal.Task.LeaseVersion }
+                : base.DoAsync(operations, cancellationToken);
     }
 
     /// <summary>Stalls the first renewal until the test resumes it, as a paused process would.</summary>

@@ -165,6 +165,23 @@ public abstract class TaskStoreConformanceTests
     }
 
     [Fact]
+    public async Task CreateAndUpdate_KeepACopyOfThePayload_NotTheCallersBuffer()
+    {
+        var store = CreateStore(Time);
+        var buffer = new byte[] { 1, 2, 3 };
+
+        await store.DoAsync(TaskOp.Create(new TaskItem { Group = "g", Payload = buffer }));
+        buffer.AsSpan().Fill(9);
+        var claimed = (await store.QueryAsync("g", Lease))!;
+        Assert.Equal(new byte[] { 1, 2, 3 }, claimed.Payload.ToArray());
+
+        buffer = [4, 5];
+        await store.DoAsync(TaskOp.Update(claimed with { Payload = buffer, NotBefore = default }));
+        buffer.AsSpan().Fill(9);
+        Assert.Equal(new byte[] { 4, 5 }, (await store.QueryAsync("g", TimeSpan.Zero))!.Payload.ToArray());
+    }
+
+    [Fact]
     public async Task Update_CanBringATaskBackFromTheErrorGroup()
     {
         var store = CreateStore(Time);
