@@ -59,8 +59,9 @@ public static partial class PostgreSqlSchema
             where t.id is null or t.lease_version <> f.version
             limit 1;
             if found then
+                -- CO001: claimed since; CO002: gone.
                 raise exception using
-                    errcode = 'CO001',
+                    errcode = case when stale.current is null then 'CO002' else 'CO001' end,
                     message = format('Task %s at lease version %s is %s; nothing was changed.', stale.id, stale.version,
                         case when stale.current is null then 'gone' else 'at lease version ' || stale.current end);
             end if;

@@ -252,10 +252,10 @@ public sealed class PostgreSqlTaskStore : ITaskStore, ITaskReadyNotifier, IAsync
         {
             return await operationBatch.ExecuteAsync(batch, cancellationToken).ConfigureAwait(false);
         }
-        catch (PostgresException exception) when (exception.SqlState == TaskSql.FenceFailedState)
+        catch (PostgresException exception) when (exception.SqlState is TaskSql.FenceFailedState or TaskSql.TaskGoneState)
         {
             var (id, version) = TaskOperationBatch.ParseFence(exception.MessageText);
-            throw new LeaseLostException(exception.MessageText, exception) { TaskId = id, LeaseVersion = version };
+            throw new LeaseLostException(exception.MessageText, exception) { TaskId = id, LeaseVersion = version, TaskGone = exception.SqlState == TaskSql.TaskGoneState };
         }
     }
 

@@ -10,8 +10,11 @@ namespace Coordination.PostgreSql;
 /// from its ready-at (a scheduled one has both equal).</remarks>
 internal sealed class TaskSql
 {
-    /// <summary>The SQLSTATE <c>lock_fenced_tasks</c> raises when a fence fails.</summary>
+    /// <summary>The SQLSTATE <c>lock_fenced_tasks</c> raises when a task was claimed since.</summary>
     public const string FenceFailedState = "CO001";
+
+    /// <summary>The SQLSTATE <c>lock_fenced_tasks</c> raises when a task is gone.</summary>
+    public const string TaskGoneState = "CO002";
 
     private const string Columns = "id, task_group, not_before, ready_at, lease_version, attempts, error, payload, content_type, trace_parent";
     private const string Now = "coalesce(@now, now())";

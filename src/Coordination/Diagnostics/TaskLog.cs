@@ -28,4 +28,7 @@ internal static partial class TaskLog
 
     [LoggerMessage(408, LogLevel.Error, "Task queue '{Name}': the worker loop failed; it resumes in {Delay}.", EventName = "TaskWorkerLoopFaulted")]
     public static partial void LoopFaulted(ILogger logger, string name, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(409, LogLevel.Debug, "Task queue '{Name}': task {TaskId} was already gone when its handler returned: the handler completed it in its own transaction (or an operator deleted it).", EventName = "TaskSettledByHandler")]
+    public static partial void SettledByHandler(ILogger logger, string name, long taskId);
 }

@@ -50,6 +50,7 @@ public sealed class InMemoryTaskStore : ITaskStore, ITaskReadyNotifier
                     {
                         TaskId = op.Task.Id,
                         LeaseVersion = op.Task.LeaseVersion,
+                        TaskGone = current is null,
                     };
                 }
             }

@@ -30,4 +30,9 @@ public sealed class LeaseLostException : Exception
 
     /// <summary>Gets the lease version the caller held.</summary>
     public long LeaseVersion { get; init; }
+
+    /// <summary>Gets whether the task no longer exists, rather than being held by another claim.</summary>
+    /// <value><see langword="true"/> when the task was deleted: completed by a handler in its own transaction (see the
+    /// PostgreSQL docs), or by an operator; <see langword="false"/> when another holder claimed it since.</value>
+    public bool TaskGone { get; init; }
 }

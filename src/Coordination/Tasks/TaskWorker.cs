@@ -21,6 +21,7 @@ internal sealed class TaskWorker : IAsyncDisposable
     private readonly TaskMetrics _metrics;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _slots;
+    private readonly TaskCompletionBatcher _completions;
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly string _activityDisplayName;
@@ -36,6 +37,7 @@ internal sealed class TaskWorker : IAsyncDisposable
         _metrics = metrics;
         _logger = logger;
         _slots = new SemaphoreSlim(concurrency, concurrency);
+        _completions = new TaskCompletionBatcher(queue.Store);
         _activityDisplayName = $"{ActivityOperationName} {queue.Name}";
     }
 
@@ -59,15 +61,15 @@ internal sealed class TaskWorker : IAsyncDisposable
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
-        if (_run is null)
+        if (_run is not null)
         {
-            return;
+            using (cancellationToken.Register(static state => ((CancellationTokenSource)state!).Cancel(), _abort))
+            {
+                await _run.ConfigureAwait(false);
+            }
         }
 
-        using (cancellationToken.Register(static state => ((CancellationTokenSource)state!).Cancel(), _abort))
-        {
-            await _run.ConfigureAwait(false);
-        }
+        await _completions.CloseAsync().ConfigureAwait(false);
     }
 
     private async Task RunAsync()
@@ -213,6 +215,22 @@ internal sealed class TaskWorker : IAsyncDisposable
         }
     }
 
+    /// <summary>Deletes a handled task together with the other completions waiting (group commit). A task that is gone
+    /// was completed by its own handler, in the handler's transaction (the exactly-once pattern): that is a completion too.</summary>
+    private async Task CompleteAsync(TaskItem task)
+    {
+        try
+        {
+            await _completions.CompleteAsync(task).ConfigureAwait(false);
+        }
+        catch (LeaseLostException exception) when (exception.TaskGone)
+        {
+            TaskLog.SettledByHandler(_logger, _queue.Name, task.Id);
+        }
+
+        _metrics.Completed(_queue.Name);
+    }
+
     /// <exception cref="LeaseLostException">The lease was lost while the handler ran or before the outcome was written.</exception>
     private async Task RunAndSettleAsync(TaskItem task, Func<TaskItem, CancellationToken, Task> handle, Activity? activity)
     {
@@ -220,8 +238,7 @@ internal sealed class TaskWorker : IAsyncDisposable
         try
         {
             await _queue.Store.RunWithLeaseAsync(task, handle, _options.EffectiveHeartbeat, _options.LeaseDuration, _timeProvider, _abort.Token).ConfigureAwait(false);
-            await _queue.Store.DoAsync(TaskOp.Delete(task)).ConfigureAwait(false);
-            _metrics.Completed(_queue.Name);
+            await CompleteAsync(task).ConfigureAwait(false);
             return;
         }
         catch (OperationCanceledException) when (_abort.IsCancellationRequested)

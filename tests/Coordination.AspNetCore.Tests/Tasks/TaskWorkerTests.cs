@@ -38,6 +38,28 @@ public sealed class TaskWorkerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task HandlerThatCompletesItsOwnTask_CountsAsCompleted_NotAsALostLease()
+    {
+        var settled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await StartAsync(async (task, ct) =>
+        {
+            // The exactly-once pattern: the handler deletes its task (fenced) together with its own effects.
+            await Jobs.Store.DoAsync([TaskOp.Delete(task)], ct);
+            settled.TrySetResult();
+        });
+        using var completed = Collect("coordination.tasks.completed");
+        using var lost = Collect("coordination.tasks.lease.lost");
+
+        await Jobs.EnqueueAsync("x", TestJson.Default.String);
+        await settled.Task.DefaultTimeout();
+        Assert.True(SpinWait.SpinUntil(() => completed.GetMeasurementSnapshot().Sum(m => m.Value) == 1, TestTimeouts.Default), "the task counts as completed");
+
+        Assert.Empty(lost.GetMeasurementSnapshot());
+        Assert.DoesNotContain(Logs.GetSnapshot(), log => log.Level >= LogLevel.Warning);
+        Assert.Equal(default, await Jobs.Store.CountAsync(Queue));
+    }
+
+    [Fact]
     public async Task RacingWorkers_HandleEveryTaskExactlyOnce()
     {
         const int Tasks = 300;

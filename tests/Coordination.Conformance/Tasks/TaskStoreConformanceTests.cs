@@ -120,6 +120,24 @@ public abstract class TaskStoreConformanceTests
     }
 
     [Fact]
+    public async Task LeaseLost_TellsAGoneTaskFromOneClaimedSince()
+    {
+        var store = CreateStore(Time);
+        await store.DoAsync(TaskOp.Create(New("g")));
+        var first = (await store.QueryAsync("g", Lease))!;
+        Time.Advance(Lease);
+        var second = (await store.QueryAsync("g", Lease))!;
+
+        var claimedSince = await Assert.ThrowsAsync<LeaseLostException>(() => store.DoAsync(TaskOp.Delete(first)).AsTask());
+        await store.DoAsync(TaskOp.Delete(second));
+        var gone = await Assert.ThrowsAsync<LeaseLostException>(() => store.DoAsync(TaskOp.Delete(second)).AsTask());
+
+        Assert.False(claimedSince.TaskGone);
+        Assert.True(gone.TaskGone);
+        Assert.Equal((second.Id, second.LeaseVersion), (gone.TaskId, gone.LeaseVersion));
+    }
+
+    [Fact]
     public async Task Reown_RenewsToAnAbsoluteTime_NotByAdding()
     {
         var store = CreateStore(Time);
