@@ -38,12 +38,19 @@ internal sealed class TaskMetrics
             description: "Tasks in a queue by state: ready, leased, scheduled, dead_lettered (in its error group).");
     }
 
-    /// <summary>Observes the depth of <paramref name="queue"/> from now on.</summary>
+    /// <summary>Observes the depth of <paramref name="queue"/> from now on, and starts its counters at zero.</summary>
+    /// <remarks>A series appears in Prometheus only once it has a value: starting the counters at zero lets a dashboard
+    /// show "0 lease losses" (and <c>rate()</c> work from the first increment) instead of "no data".</remarks>
     public void Register(TaskQueue queue)
     {
         lock (_sync)
         {
             _queues.Add(new QueueDepth(queue));
+        }
+
+        foreach (var counter in (ReadOnlySpan<Counter<long>>)[_claimed, _completed, _deadLettered, _leaseLost])
+        {
+            Count(counter, queue.Name, 0);
         }
     }
 
@@ -71,11 +78,11 @@ internal sealed class TaskMetrics
 
     public void LeaseLost(string name) => Count(_leaseLost, name);
 
-    private static void Count(Counter<long> counter, string name)
+    private static void Count(Counter<long> counter, string name, long value = 1)
     {
         if (counter.Enabled)
         {
-            counter.Add(1, new KeyValuePair<string, object?>(CoordinationDiagnostics.NameTag, name));
+            counter.Add(value, new KeyValuePair<string, object?>(CoordinationDiagnostics.NameTag, name));
         }
     }
 

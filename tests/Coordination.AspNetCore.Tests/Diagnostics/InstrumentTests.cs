@@ -121,6 +121,24 @@ public sealed class InstrumentTests
     }
 
     [Fact]
+    public async Task TaskCounters_StartAtZeroForEachQueue_SoADashboardShowsZeroNotNoData()
+    {
+        await using var services = new ServiceCollection().AddKeyedCoordination(coord => coord.AddTaskQueue("emails")).BuildServiceProvider();
+        var meters = services.GetRequiredService<IMeterFactory>();
+        string[] names = ["coordination.tasks.claimed", "coordination.tasks.completed", "coordination.tasks.dead_lettered", "coordination.tasks.lease.lost"];
+        var collectors = names.Select(name => new MetricCollector<long>(meters, CoordinationDiagnostics.MeterName, name)).ToList();
+
+        _ = services.GetRequiredKeyedService<TaskQueue>("emails");
+
+        Assert.All(collectors, collector =>
+        {
+            var start = Assert.Single(collector.GetMeasurementSnapshot());
+            Assert.Equal((0L, "emails"), (start.Value, start.Tags[CoordinationDiagnostics.NameTag]));
+            collector.Dispose();
+        });
+    }
+
+    [Fact]
     public async Task QueueDepth_FromAStoreThatCountsAsynchronously_ReportsThePreviousCount_WithoutBlocking()
     {
         var store = new SlowCountingStore(new InMemoryTaskStore(TimeProvider.System));
