@@ -33,7 +33,7 @@ internal sealed class BatchMetrics
         _aborted = meter.CreateCounter<long>(
             "coordination.batch.aborted",
             unit: "{batch}",
-            description: "Batches aborted as a whole (the load or the save failed, or the processor was abandoned), by error type.");
+            description: "Batches aborted as a whole (the load or the save threw, or MaxDuration passed), by error type.");
     }
 
     /// <summary>Counts operations by result: <c>succeeded</c>, <c>failed</c> (the operation threw), <c>aborted</c>,
