@@ -24,13 +24,7 @@ public sealed class BatchTraceTests
         ActivitySource.AddActivityListener(listener);
         using var callers = new ActivitySource(nameof(BatchTraceTests));
         var store = new TestStore();
-        await using var services = new ServiceCollection()
-            .AddKeyedCoordination(coord => coord.AddBatchProcessor<Counter>("counters", o =>
-            {
-                o.LoadResource = store.LoadAsync;
-                o.SaveResource = store.SaveAsync;
-            }))
-            .BuildServiceProvider();
+        await using var services = InstrumentTests.CountersOn(store);
         var processor = services.GetRequiredKeyedService<BatchProcessor<Counter>>("counters");
         store.HoldLoads();
 

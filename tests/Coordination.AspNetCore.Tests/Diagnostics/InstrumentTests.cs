@@ -39,18 +39,7 @@ public sealed class InstrumentTests
     [Fact]
     public async Task Results_UseOneVocabularyAcrossPrimitives()
     {
-        var store = new TestStore();
-        await using var services = new ServiceCollection()
-            .AddKeyedCoordination(coord =>
-            {
-                coord.AddSingleFlightGroup<string, int>("prices");
-                coord.AddBatchProcessor<Counter>("counters", o =>
-                {
-                    o.LoadResource = store.LoadAsync;
-                    o.SaveResource = store.SaveAsync;
-                });
-            })
-            .BuildServiceProvider();
+        await using var services = CountersOn(new TestStore(), coord => coord.AddSingleFlightGroup<string, int>("prices"));
         var meters = services.GetRequiredService<IMeterFactory>();
         using var requests = new MetricCollector<long>(meters, CoordinationDiagnostics.MeterName, "coordination.single_flight.requests");
         using var operations = new MetricCollector<long>(meters, CoordinationDiagnostics.MeterName, "coordination.batch.operations");
@@ -70,13 +59,7 @@ public sealed class InstrumentTests
     public async Task BatchAborted_IsCountedOncePerBatch_WithTheErrorType()
     {
         var store = new TestStore { LoadFailure = new TimeoutException("database down") };
-        await using var services = new ServiceCollection()
-            .AddKeyedCoordination(coord => coord.AddBatchProcessor<Counter>("counters", o =>
-            {
-                o.LoadResource = store.LoadAsync;
-                o.SaveResource = store.SaveAsync;
-            }))
-            .BuildServiceProvider();
+        await using var services = CountersOn(store);
         using var aborted = new MetricCollector<long>(services.GetRequiredService<IMeterFactory>(), CoordinationDiagnostics.MeterName, "coordination.batch.aborted");
         var processor = services.GetRequiredKeyedService<BatchProcessor<Counter>>("counters");
         store.HoldLoads();
@@ -167,6 +150,20 @@ public sealed class InstrumentTests
             "a collection reports the completed count");
         Assert.Equal(1, Assert.Single(depth.GetMeasurementSnapshot(), m => Equals(m.Tags[TaskMetrics.StateTag], "ready")).Value);
     }
+
+    /// <summary>Services with the batch processor <c>counters</c> loading from and saving to <paramref name="store"/>.</summary>
+    internal static ServiceProvider CountersOn(TestStore store, Action<CoordinationBuilder>? more = null) =>
+        new ServiceCollection()
+            .AddKeyedCoordination(coord =>
+            {
+                coord.AddBatchProcessor<Counter>("counters", o =>
+                {
+                    o.LoadResource = store.LoadAsync;
+                    o.SaveResource = store.SaveAsync;
+                });
+                more?.Invoke(coord);
+            })
+            .BuildServiceProvider();
 
     /// <summary>A store whose counts wait at a gate, as a database query would.</summary>
     private sealed class SlowCountingStore(InMemoryTaskStore inner) : ITaskStore
