@@ -16,18 +16,14 @@ internal sealed class PrometheusServer : IAsyncDisposable
     private readonly Process _process;
     private readonly string _directory;
     private readonly StringWriter _output = new();
+    private readonly HttpClient _client;
 
     private PrometheusServer(Process process, string directory, Uri address)
     {
         _process = process;
         _directory = directory;
-        Address = address;
-        Client = new HttpClient { BaseAddress = address };
+        _client = new HttpClient { BaseAddress = address };
     }
-
-    public Uri Address { get; }
-
-    public HttpClient Client { get; }
 
     /// <summary>What Prometheus printed, for failure messages.</summary>
     public string Output
@@ -98,7 +94,7 @@ internal sealed class PrometheusServer : IAsyncDisposable
     /// <summary>Evaluates <paramref name="query"/> now; returns how many series the result has.</summary>
     public async Task<int> CountSeriesAsync(string query)
     {
-        using var response = await Client.GetAsync($"api/v1/query?query={Uri.EscapeDataString(query)}");
+        using var response = await _client.GetAsync($"api/v1/query?query={Uri.EscapeDataString(query)}");
         var body = await response.Content.ReadAsStringAsync();
         using var json = JsonDocument.Parse(body);
         if (json.RootElement.GetProperty("status").GetString() != "success")
@@ -113,17 +109,17 @@ internal sealed class PrometheusServer : IAsyncDisposable
     /// <summary>The metric names Prometheus has, for failure messages.</summary>
     public async Task<string> MetricNamesAsync()
     {
-        using var json = JsonDocument.Parse(await Client.GetStringAsync("api/v1/label/__name__/values"));
+        using var json = JsonDocument.Parse(await _client.GetStringAsync("api/v1/label/__name__/values"));
         return string.Join(", ", json.RootElement.GetProperty("data").EnumerateArray().Select(n => n.GetString()).Where(n => n!.StartsWith("coordination", StringComparison.Ordinal)));
     }
 
     /// <summary>The scrape targets' health and last error, for failure messages.</summary>
-    public Task<string> TargetsAsync() => Client.GetStringAsync("api/v1/targets?state=active");
+    public Task<string> TargetsAsync() => _client.GetStringAsync("api/v1/targets?state=active");
 
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
-        Client.Dispose();
+        _client.Dispose();
         try
         {
             Directory.Delete(_directory, recursive: true);
@@ -182,7 +178,7 @@ internal sealed class PrometheusServer : IAsyncDisposable
 
             try
             {
-                using var ready = await Client.GetAsync("-/ready", timeout.Token);
+                using var ready = await _client.GetAsync("-/ready", timeout.Token);
                 if (ready.IsSuccessStatusCode)
                 {
                     return;
