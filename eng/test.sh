@@ -7,6 +7,12 @@
 # also when tests fail or the run is interrupted. If the server cannot start, the run fails: database tests are
 # never skipped.
 #
+# Prometheus likewise: the dashboard test (tests/Coordination.Dashboard.Tests) starts a real Prometheus on a free
+# loopback port with a generated config. This script installs the Debian package prometheus when it is missing, tells
+# the test where the binary is (COORDINATION_TEST_PROMETHEUS) and where to work (COORDINATION_TEST_PROMETHEUS_DIR),
+# and on exit stops every Prometheus the tests left running there, also when they fail or crash. A missing Prometheus
+# fails the run; the test is never skipped.
+#
 # With your own server: export COORDINATION_TEST_POSTGRES="Host=...;Username=...;Password=..." and nothing is
 # started (the role must be allowed to create databases; the restart test then fails, as it cannot restart your
 # server).
@@ -89,7 +95,46 @@ stop_postgres() {
   fi
 }
 
-trap stop_postgres EXIT
+prometheus_bin() {
+  if ! command -v prometheus >/dev/null 2>&1; then
+    log "Prometheus is not installed; installing the Debian package prometheus"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+  command -v prometheus
+}
+
+prepare_prometheus() {
+  if [ -z "${COORDINATION_TEST_PROMETHEUS:-}" ]; then
+    COORDINATION_TEST_PROMETHEUS=$(prometheus_bin)
+    export COORDINATION_TEST_PROMETHEUS
+  fi
+  PROM_DIR=$(mktemp -d /tmp/coordination-prometheus.XXXXXX)
+  export COORDINATION_TEST_PROMETHEUS_DIR="$PROM_DIR"
+  log "$("$COORDINATION_TEST_PROMETHEUS" --version 2>&1 | head -n 1) for the dashboard test"
+}
+
+stop_prometheus() {
+  if [ -n "${PROM_DIR:-}" ] && [ -d "$PROM_DIR" ]; then
+    local pid_file pid
+    for pid_file in "$PROM_DIR"/*/prometheus.pid; do
+      [ -f "$pid_file" ] || continue
+      pid=$(cat "$pid_file")
+      # Only a Prometheus: the id may have been reused if the server had already exited.
+      if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = prometheus ]; then
+        kill -9 "$pid" 2>/dev/null || true
+      fi
+    done
+    rm -rf "$PROM_DIR"
+  fi
+}
+
+cleanup() {
+  stop_prometheus
+  stop_postgres
+}
+
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ -z "${COORDINATION_TEST_POSTGRES:-}" ]; then
@@ -97,5 +142,7 @@ if [ -z "${COORDINATION_TEST_POSTGRES:-}" ]; then
 else
   log "using COORDINATION_TEST_POSTGRES from the environment"
 fi
+
+prepare_prometheus
 
 dotnet test CoordWeb.sln "$@"

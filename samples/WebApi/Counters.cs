@@ -10,6 +10,8 @@ public sealed class CounterState
 }
 
 /// <summary>Stands in for a database table of counters; each read and write costs about 5 ms.</summary>
+/// <remarks>Counters whose id starts with <c>offline-</c> live on a shard that is down: reading them fails, so their
+/// batches abort and their increments answer 503.</remarks>
 public sealed class CounterDatabase(TimeProvider time)
 {
     public static readonly TimeSpan RoundTrip = TimeSpan.FromMilliseconds(5);
@@ -19,6 +21,11 @@ public sealed class CounterDatabase(TimeProvider time)
     public async Task<long> ReadAsync(string id, CancellationToken cancellationToken)
     {
         await Task.Delay(RoundTrip, time, cancellationToken);
+        if (id.StartsWith("offline-", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"The shard of counter '{id}' is unreachable.");
+        }
+
         return _rows.GetValueOrDefault(id);
     }
 

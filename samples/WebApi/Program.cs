@@ -5,6 +5,10 @@ using WebApi;
 
 var builder = WebApplication.CreateBuilder(args);
 
+// Metrics and traces: the library's, ASP.NET Core's and the runtime's; scraped by Prometheus at /metrics, and sent over
+// OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set. docs/observability.md has the dashboard that reads them.
+builder.AddSampleTelemetry();
+
 builder.Services.AddControllers();
 builder.Services.AddProblemDetails();
 builder.Services.AddSingleton<RunCounter>();
@@ -50,6 +54,7 @@ var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.MapSampleTelemetry();
 
 // Fifty identical concurrent requests run the 200 ms lookup once; GET /stats shows the count.
 app.MapGet("/products", (string? category, Catalog catalog, CancellationToken cancellationToken) =>

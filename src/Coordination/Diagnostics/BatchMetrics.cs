@@ -11,6 +11,7 @@ internal sealed class BatchMetrics
     private readonly Counter<long> _operations;
     private readonly Histogram<int> _size;
     private readonly Histogram<double> _duration;
+    private readonly Counter<long> _aborted;
 
     public BatchMetrics(IMeterFactory meterFactory)
     {
@@ -29,6 +30,10 @@ internal sealed class BatchMetrics
             unit: "s",
             description: "Duration of a batch: load, operations and save.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10] });
+        _aborted = meter.CreateCounter<long>(
+            "coordination.batch.aborted",
+            unit: "{batch}",
+            description: "Batches aborted as a whole (the load or the save threw, or MaxDuration passed), by error type.");
     }
 
     /// <summary>Counts operations by result: <c>succeeded</c>, <c>failed</c> (the operation threw), <c>aborted</c>,
@@ -49,7 +54,7 @@ internal sealed class BatchMetrics
 
     public void Batch(string name, int size, TimeSpan duration, Exception? error)
     {
-        if (!_size.Enabled && !_duration.Enabled)
+        if (!_size.Enabled && !_duration.Enabled && !_aborted.Enabled)
         {
             return;
         }
@@ -62,5 +67,9 @@ internal sealed class BatchMetrics
 
         _size.Record(size, tags);
         _duration.Record(duration.TotalSeconds, tags);
+        if (error is not null)
+        {
+            _aborted.Add(1, tags);
+        }
     }
 }

@@ -22,4 +22,14 @@ public static class CoordinationDiagnostics
     internal const string ErrorTypeTag = "error.type";
 
     internal static readonly ActivitySource ActivitySource = new(ActivitySourceName);
+
+    /// <summary>The current activity's W3C id, stored with queued work so that its processing continues the trace.</summary>
+    internal static string? CurrentTraceParent() => Activity.Current is { IdFormat: ActivityIdFormat.W3C } current ? current.Id : null;
+
+    /// <summary>Starts a consumer activity for queued work: the child of <paramref name="traceParent"/> when it parses,
+    /// so that the work continues the trace that queued it; a new root otherwise.</summary>
+    internal static Activity? StartConsumerActivity(string operationName, string? traceParent) =>
+        ActivityContext.TryParse(traceParent, null, out var producer)
+            ? ActivitySource.StartActivity(operationName, ActivityKind.Consumer, producer)
+            : ActivitySource.StartActivity(operationName, ActivityKind.Consumer);
 }

@@ -8,6 +8,7 @@ internal sealed class IngestionMetrics
     public const string ResultTag = "coordination.ingestion.result";
 
     private readonly Counter<long> _events;
+    private readonly Histogram<double> _lag;
     private readonly Lock _sync = new();
     private readonly List<(string Name, Func<BarrierStatistics> Read)> _barriers = [];
 
@@ -18,6 +19,11 @@ internal sealed class IngestionMetrics
             "coordination.ingestion.events",
             unit: "{event}",
             description: "Ingested events by result: accepted, succeeded, failed (retryable), waiting, aborted (dead-lettered).");
+        _lag = meter.CreateHistogram<double>(
+            "coordination.ingestion.lag",
+            unit: "s",
+            description: "Time from an event being accepted to its handling ending, by result: succeeded or aborted (dead-lettered).",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600] });
         meter.CreateObservableGauge(
             "coordination.barrier.entries",
             () => Observe(static s => s.Entries),
@@ -54,6 +60,20 @@ internal sealed class IngestionMetrics
         if (count > 0 && _events.Enabled)
         {
             _events.Add(count, new KeyValuePair<string, object?>(CoordinationDiagnostics.NameTag, name), new KeyValuePair<string, object?>(ResultTag, result));
+        }
+    }
+
+    /// <summary>Records how long an event took from being accepted (<paramref name="acceptedAt"/>, by the log's clock)
+    /// to reaching <paramref name="result"/>; nothing for a log that does not record when it accepted events.</summary>
+    public void Handled(string name, string result, DateTimeOffset acceptedAt, DateTimeOffset now)
+    {
+        if (acceptedAt != default && _lag.Enabled)
+        {
+            // The log's clock may be another machine's (a database): a skew must not give a negative lag.
+            _lag.Record(
+                Math.Max(0, (now - acceptedAt).TotalSeconds),
+                new KeyValuePair<string, object?>(CoordinationDiagnostics.NameTag, name),
+                new KeyValuePair<string, object?>(ResultTag, result));
         }
     }
 

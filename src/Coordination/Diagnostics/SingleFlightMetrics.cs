@@ -16,10 +16,11 @@ internal sealed class SingleFlightMetrics
     public const string Bypass = "bypass";
     public const string Overflow = "overflow";
 
-    public const string Success = "success";
-    public const string Failure = "failure";
+    // One result vocabulary across the primitives (batch operations and ingested events use the same words).
+    public const string Success = "succeeded";
+    public const string Failure = "failed";
     public const string Canceled = "canceled";
-    public const string Timeout = "timeout";
+    public const string Timeout = "timed_out";
     public const string Dropped = "dropped";
 
     private readonly Counter<long> _requests;
@@ -52,17 +53,24 @@ internal sealed class SingleFlightMetrics
         }
     }
 
-    public void FlightStarted(string name)
+    /// <summary>Gets whether a flight starting now is counted in <c>coordination.single_flight.active</c>.</summary>
+    /// <remarks>A listener can start or stop while a flight runs: checking <c>Enabled</c> again at the end would add a
+    /// -1 without its +1 (or the reverse) and drive the up-down counter negative. So the flight keeps this decision
+    /// and passes it to <see cref="FlightStarted"/> and <see cref="FlightEnded"/>, as ASP.NET Core's rate limiting
+    /// <c>MetricsContext</c> does.</remarks>
+    public bool ActiveEnabled => _active.Enabled;
+
+    public void FlightStarted(string name, bool countedActive)
     {
-        if (_active.Enabled)
+        if (countedActive)
         {
             _active.Add(1, new KeyValuePair<string, object?>(CoordinationDiagnostics.NameTag, name));
         }
     }
 
-    public void FlightEnded(string name, int followers)
+    public void FlightEnded(string name, int followers, bool countedActive)
     {
-        if (_active.Enabled)
+        if (countedActive)
         {
             _active.Add(-1, new KeyValuePair<string, object?>(CoordinationDiagnostics.NameTag, name));
         }

@@ -33,7 +33,9 @@ public static class TaskCoordinationBuilderExtensions
         {
             var queueName = (string)key!;
             var options = provider.GetRequiredService<IOptionsMonitor<TaskQueueOptions>>().Get(queueName);
-            return new TaskQueue(queueName, options.GroupFor(queueName), options.ErrorGroupFor(queueName), provider.GetRequiredKeyedService<ITaskStore>(queueName));
+            var queue = new TaskQueue(queueName, options.GroupFor(queueName), options.ErrorGroupFor(queueName), provider.GetRequiredKeyedService<ITaskStore>(queueName));
+            provider.GetRequiredService<TaskMetrics>().Register(queue);
+            return queue;
         });
         return new TaskQueueBuilder(services, name);
     }

@@ -2,7 +2,10 @@ namespace Coordination.Ingestion;
 
 /// <summary>The durable log of an ordered ingestion: events are appended once, read in id order, and their state is kept.</summary>
 /// <remarks>Ids must become visible to the reads in id order within a key: a reader that saw id 11 must already see
-/// id 10. One log belongs to one ingestion. Implementations: in memory (the default) and PostgreSQL.</remarks>
+/// id 10. One log belongs to one ingestion. Implementations: in memory (the default) and PostgreSQL. A log keeps each
+/// event's <see cref="NewEvent.TraceParent"/> and stamps <see cref="LoggedEvent.AcceptedAt"/> when it appends, and
+/// returns both with the event on every read: the handling continues the appender's trace, and the ingestion lag
+/// (accepted to handled) is measured from them.</remarks>
 public interface IEventLog
 {
     /// <summary>Appends events atomically (all or none) and returns their ids, in order; with

@@ -45,7 +45,7 @@ public sealed class InMemoryEventLog : IEventLog
             var ids = new long[events.Count];
             for (var i = 0; i < events.Count; i++)
             {
-                var logged = new LoggedEvent(++_nextId, events[i].Key, events[i].Payload);
+                var logged = new LoggedEvent(++_nextId, events[i].Key, events[i].Payload) { AcceptedAt = now, TraceParent = events[i].TraceParent };
                 _all[logged.Id] = logged;
                 AddPending(logged);
                 ids[i] = logged.Id;

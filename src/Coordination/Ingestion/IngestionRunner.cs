@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Coordination.Barriers;
 using Coordination.Diagnostics;
@@ -22,6 +23,10 @@ internal sealed class IngestionRunner(
     IngestionMetrics? metrics,
     ILogger logger)
 {
+    private const string ActivityOperationName = "coordination.ingestion";
+
+    private readonly string _activityDisplayName = $"{ActivityOperationName} {name}";
+
     public async Task RunAsync(KeyRun run, CancellationToken stopNow)
     {
         var next = 0;
@@ -60,6 +65,16 @@ internal sealed class IngestionRunner(
         }
 
         var attempt = logged.Attempts + 1;
+
+        // The handling continues the trace of the request that appended the event, if the log kept its context.
+        using var activity = CoordinationDiagnostics.StartConsumerActivity(ActivityOperationName, logged.TraceParent);
+        if (activity is not null)
+        {
+            activity.DisplayName = _activityDisplayName;
+            activity.SetTag(CoordinationDiagnostics.NameTag, name);
+            activity.SetTag("coordination.ingestion.attempt", attempt);
+        }
+
         try
         {
             await handle(logged, attempt, stopNow).ConfigureAwait(false);
@@ -72,12 +87,14 @@ internal sealed class IngestionRunner(
         }
         catch (Exception exception) when (exception is PermanentEventException or JsonException || attempt >= settings.MaxAttempts)
         {
+            MarkFailed(activity, exception);
             await DeadLetterAsync(logged, attempt, exception).ConfigureAwait(false);
             return false;
         }
         catch (Exception exception)
         {
             // A retryable failure holds the key at once; the log says when the event runs again.
+            MarkFailed(activity, exception);
             barrier.StateChanged(logged.Key, logged.Id, JobState.Failed);
             var retryAt = timeProvider.GetUtcNow() + settings.Backoff(attempt);
             await log.SaveStateAsync(logged with { State = EventState.Failed, Attempts = attempt, LastError = exception.Message, BlockingId = null, RetryAt = retryAt }, CancellationToken.None).ConfigureAwait(false);
@@ -89,7 +106,14 @@ internal sealed class IngestionRunner(
         await log.SaveStateAsync(logged with { State = EventState.Succeeded, Attempts = attempt, LastError = null, BlockingId = null, RetryAt = null }, CancellationToken.None).ConfigureAwait(false);
         barrier.StateChanged(logged.Key, logged.Id, JobState.Succeeded);
         metrics?.Events(name, "succeeded");
+        metrics?.Handled(name, "succeeded", logged.AcceptedAt, timeProvider.GetUtcNow());
         return true;
+    }
+
+    private static void MarkFailed(Activity? activity, Exception exception)
+    {
+        activity?.SetStatus(ActivityStatusCode.Error, exception.Message);
+        activity?.SetTag(CoordinationDiagnostics.ErrorTypeTag, exception.GetType().FullName);
     }
 
     private async Task DeadLetterAsync(LoggedEvent logged, int attempt, Exception exception)
@@ -120,5 +144,6 @@ internal sealed class IngestionRunner(
         IngestionLog.EventDeadLettered(logger, name, logged.Id, attempt, exception);
         barrier.StateChanged(logged.Key, logged.Id, JobState.Aborted);
         metrics?.Events(name, "aborted");
+        metrics?.Handled(name, "aborted", logged.AcceptedAt, timeProvider.GetUtcNow());
     }
 }

@@ -21,6 +21,14 @@ public sealed record LoggedEvent(long Id, string Key, string Payload)
     /// <summary>Gets, while <see cref="EventState.Failed"/>, when the event runs again.</summary>
     public DateTimeOffset? RetryAt { get; init; }
 
+    /// <summary>Gets when the log accepted the event, by the log's clock.</summary>
+    /// <value><see langword="default"/> from a log that does not record it; the ingestion lag is then not measured.</value>
+    public DateTimeOffset AcceptedAt { get; init; }
+
+    /// <summary>Gets the W3C trace context the event was appended under (<see cref="NewEvent.TraceParent"/>).</summary>
+    /// <value><see langword="null"/> when the append was not traced.</value>
+    public string? TraceParent { get; init; }
+
     /// <summary>Gets whether the event reached a terminal state.</summary>
     public bool IsTerminal => State is EventState.Succeeded or EventState.DeadLettered;
 }

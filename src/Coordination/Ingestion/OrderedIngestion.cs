@@ -211,6 +211,7 @@ public sealed class OrderedIngestion<TEvent>
     private NewEvent[] ToNewEvents(IReadOnlyList<TEvent> events)
     {
         var entries = new NewEvent[events.Count];
+        var traceParent = CoordinationDiagnostics.CurrentTraceParent();
         for (var i = 0; i < events.Count; i++)
         {
             var ingested = events[i] ?? throw new ArgumentException($"Event {i} is null.", innerException: null);
@@ -230,7 +231,7 @@ public sealed class OrderedIngestion<TEvent>
                 throw new ArgumentException($"Event {i} has no key: the key selector of ingestion '{_name}' returned an empty value.", innerException: null);
             }
 
-            entries[i] = new NewEvent(key, JsonSerializer.Serialize(ingested, _typeInfo));
+            entries[i] = new NewEvent(key, JsonSerializer.Serialize(ingested, _typeInfo)) { TraceParent = traceParent };
         }
 
         return entries;

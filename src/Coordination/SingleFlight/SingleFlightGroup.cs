@@ -271,7 +271,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
             }
 
             // A leader that cannot cancel and has no timeout to enforce simply gets its own work's task.
-            var created = new Flight(this, key) { Live = 1 };
+            var created = new Flight(this, key) { Live = 1, CountedActive = _metrics?.ActiveEnabled ?? false };
             var leader = cancellationToken.CanBeCanceled || _timeout is not null
                 ? new Caller(created, state, work, allowRetry, SingleFlightMetrics.Leader, cancellationToken) { Status = CallerStatus.Running }
                 : null;
@@ -285,7 +285,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
             if (_flights.TryAdd(key, created))
             {
                 Interlocked.Increment(ref _count);
-                _metrics?.FlightStarted(_name);
+                _metrics?.FlightStarted(_name, created.CountedActive);
                 var ownResult = Start(first, state, work, returnResult: leader is null, cancellationToken);
                 return leader is null ? ownResult! : WaitAsync(first, leader);
             }
@@ -728,7 +728,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
     private void OnRemoved(Flight flight)
     {
         Interlocked.Decrement(ref _count);
-        _metrics?.FlightEnded(_name, Volatile.Read(ref flight.Followers));
+        _metrics?.FlightEnded(_name, Volatile.Read(ref flight.Followers), flight.CountedActive);
     }
 
     private async Task<TValue> RunUncoalescedAsync(object? state, Func<object?, CancellationToken, Task<TValue>> work, CancellationToken cancellationToken)
@@ -859,6 +859,10 @@ public sealed class SingleFlightGroup<TKey, TValue>
         public int SharedFollowers;
         public int PromotedSharedFollowers;
         public int SharedCandidates;
+
+        /// <summary>Whether the flight was counted in <c>coordination.single_flight.active</c>; decided once, when it is created.</summary>
+        public bool CountedActive;
+
         public Outcome Final;
 
         void IThreadPoolWorkItem.Execute() => Group.CompleteSharedNow(this);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Coordination.Diagnostics;
 
 namespace Coordination.Tasks;
 
@@ -60,11 +61,8 @@ public sealed record TaskItem
     public static TaskItem Create<T>(string group, T payload, JsonTypeInfo<T> typeInfo)
     {
         ArgumentException.ThrowIfNullOrEmpty(group);
-        return new TaskItem { Group = group, Payload = JsonSerializer.SerializeToUtf8Bytes(payload, typeInfo), ContentType = "application/json", TraceParent = CurrentTraceParent() };
+        return new TaskItem { Group = group, Payload = JsonSerializer.SerializeToUtf8Bytes(payload, typeInfo), ContentType = "application/json", TraceParent = CoordinationDiagnostics.CurrentTraceParent() };
     }
-
-    /// <summary>The current activity's W3C id, if there is one.</summary>
-    internal static string? CurrentTraceParent() => Activity.Current is { IdFormat: ActivityIdFormat.W3C } current ? current.Id : null;
 
     /// <summary>Reads the JSON payload.</summary>
     /// <typeparam name="T">The payload type.</typeparam>

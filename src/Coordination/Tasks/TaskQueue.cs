@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json.Serialization.Metadata;
+using Coordination.Diagnostics;
 
 namespace Coordination.Tasks;
 
@@ -55,7 +56,7 @@ public sealed class TaskQueue
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The created task, with its id.</returns>
     public ValueTask<TaskItem> EnqueueAsync(ReadOnlyMemory<byte> payload, string? contentType = null, DateTimeOffset notBefore = default, CancellationToken cancellationToken = default) =>
-        EnqueueAsync(new TaskItem { Group = Group, Payload = payload, ContentType = contentType, NotBefore = notBefore, TraceParent = TaskItem.CurrentTraceParent() }, cancellationToken);
+        EnqueueAsync(new TaskItem { Group = Group, Payload = payload, ContentType = contentType, NotBefore = notBefore, TraceParent = CoordinationDiagnostics.CurrentTraceParent() }, cancellationToken);
 
     internal void SignalReady() => Interlocked.Exchange(ref _ready, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 

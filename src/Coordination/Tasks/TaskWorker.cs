@@ -171,9 +171,7 @@ internal sealed class TaskWorker : IAsyncDisposable
     private async Task ProcessAsync(TaskItem task)
     {
         // The run continues the trace of the code that enqueued the task, if it recorded one.
-        using var activity = ActivityContext.TryParse(task.TraceParent, null, out var enqueuer)
-            ? CoordinationDiagnostics.ActivitySource.StartActivity(ActivityOperationName, ActivityKind.Consumer, enqueuer)
-            : CoordinationDiagnostics.ActivitySource.StartActivity(ActivityOperationName, ActivityKind.Consumer);
+        using var activity = CoordinationDiagnostics.StartConsumerActivity(ActivityOperationName, task.TraceParent);
         if (activity is not null)
         {
             activity.DisplayName = _activityDisplayName;

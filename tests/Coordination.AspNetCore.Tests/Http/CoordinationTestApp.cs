@@ -24,6 +24,9 @@ internal sealed class CoordinationTestApp(
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
+        // The sample's OpenTelemetry listens to every Coordination meter in the process, which would enable instruments
+        // of other tests' services; tests/Coordination.Dashboard.Tests proves the sample's telemetry in its own process.
+        builder.UseSetting("Telemetry:Enabled", "false");
         builder.ConfigureTestServices(testServices =>
         {
             if (coordination is not null)

@@ -39,8 +39,8 @@ public sealed class SampleServiceTests
         Assert.Equal(99, roles.Count(r => r == "follower"));
 
         var measurements = requests.GetMeasurementSnapshot();
-        Assert.Equal(1, measurements.Where(m => Equals(m.Tags[SingleFlightMetrics.RoleTag], "leader") && Equals(m.Tags[SingleFlightMetrics.ResultTag], "success") && Equals(m.Tags["coordination.name"], "catalog")).Sum(m => m.Value));
-        Assert.Equal(99, measurements.Where(m => Equals(m.Tags[SingleFlightMetrics.RoleTag], "follower") && Equals(m.Tags[SingleFlightMetrics.ResultTag], "success")).Sum(m => m.Value));
+        Assert.Equal(1, measurements.Where(m => Equals(m.Tags[SingleFlightMetrics.RoleTag], "leader") && Equals(m.Tags[SingleFlightMetrics.ResultTag], "succeeded") && Equals(m.Tags["coordination.name"], "catalog")).Sum(m => m.Value));
+        Assert.Equal(99, measurements.Where(m => Equals(m.Tags[SingleFlightMetrics.RoleTag], "follower") && Equals(m.Tags[SingleFlightMetrics.ResultTag], "succeeded")).Sum(m => m.Value));
         Assert.Equal(0, group.Count);
     }
 
