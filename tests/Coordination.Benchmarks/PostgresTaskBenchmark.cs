@@ -31,13 +31,14 @@ internal static class PostgresTaskBenchmark
         connectionString = $"{connectionString};Maximum Pool Size={budget}";
         Console.WriteLine($"PostgreSQL {await ScalarAsync(connectionString, "show server_version")}, fsync={await ScalarAsync(connectionString, "show fsync")}, synchronous_commit={await ScalarAsync(connectionString, "show synchronous_commit")}; connection budget {budget}; {Environment.ProcessorCount} cores");
         Console.WriteLine();
-        Console.WriteLine("| drain of pre-inserted no-op tasks | workers | tasks | tasks/s |");
-        Console.WriteLine("|---|---:|---:|---:|");
+        Console.WriteLine("| drain of pre-inserted no-op tasks | workers | tasks | tasks/s | commits per task |");
+        Console.WriteLine("|---|---:|---:|---:|---:|");
         foreach (var workers in new[] { 8, 32 })
         {
-            Console.WriteLine(Row("Coordination (PostgreSQL)", workers, tasks, await DrainOursAsync(connectionString, tasks, workers)));
-            Console.WriteLine(Row("Hangfire.PostgreSql 1.21", workers, hangfireTasks, await DrainHangfireAsync(connectionString, hangfireTasks, workers)));
-            Console.WriteLine(Row("pgbench -N (TPS, calibration)", workers, 0, await PgbenchAsync(connectionString, workers)));
+            var (rate, commits) = await DrainOursAsync(connectionString, tasks, workers);
+            Console.WriteLine(Row("Coordination (PostgreSQL)", workers, tasks, rate, commits));
+            Console.WriteLine(Row("Hangfire.PostgreSql 1.21", workers, hangfireTasks, await DrainHangfireAsync(connectionString, hangfireTasks, workers), null));
+            Console.WriteLine(Row("pgbench -N (TPS, calibration)", workers, 0, await PgbenchAsync(connectionString, workers), 1));
         }
 
         Console.WriteLine();
@@ -53,10 +54,11 @@ internal static class PostgresTaskBenchmark
         return 0;
     }
 
-    private static string Row(string name, int workers, int tasks, double rate) =>
-        string.Create(CultureInfo.InvariantCulture, $"| {name} | {workers} | {(tasks == 0 ? "–" : tasks.ToString("N0", CultureInfo.InvariantCulture))} | {rate:N0} |");
+    private static string Row(string name, int workers, int tasks, double rate, double? commitsPerTask) =>
+        string.Create(CultureInfo.InvariantCulture, $"| {name} | {workers} | {(tasks == 0 ? "–" : tasks.ToString("N0", CultureInfo.InvariantCulture))} | {rate:N0} | {(commitsPerTask is { } c ? c.ToString("0.00", CultureInfo.InvariantCulture) : "–")} |");
 
-    private static async Task<double> DrainOursAsync(string connectionString, int tasks, int workers)
+    /// <returns>Tasks per second, and the database's commits per task during the drain.</returns>
+    private static async Task<(double Rate, double CommitsPerTask)> DrainOursAsync(string connectionString, int tasks, int workers)
     {
         await ExecuteAsync(connectionString, $"drop schema if exists {Schema} cascade");
         await ExecuteAsync(connectionString, PostgreSqlSchema.GetMigrationScript(Schema));
@@ -64,12 +66,21 @@ internal static class PostgresTaskBenchmark
         await ExecuteAsync(connectionString, $"vacuum analyze {Schema}.tasks");
 
         using var host = BuildHost(connectionString, workers, (_, _) => Task.CompletedTask);
+        var commitsBefore = await CommitsAsync(connectionString);
         var started = Stopwatch.GetTimestamp();
         await host.StartAsync();
         await WaitUntilAsync(async () => (long)(await ScalarAsync(connectionString, $"select count(*) from {Schema}.tasks"))! == 0);
         var elapsed = Stopwatch.GetElapsedTime(started);
+        var commits = await CommitsAsync(connectionString) - commitsBefore;
         await host.StopAsync();
-        return tasks / elapsed.TotalSeconds;
+        return (tasks / elapsed.TotalSeconds, commits / (double)tasks);
+    }
+
+    /// <summary>The database's committed transactions so far (the polls of this harness are a few dozen of them).</summary>
+    private static async Task<long> CommitsAsync(string connectionString)
+    {
+        await ExecuteAsync(connectionString, "select pg_stat_clear_snapshot()");
+        return (long)(await ScalarAsync(connectionString, "select xact_commit from pg_stat_database where datname = current_database()"))!;
     }
 
     private static async Task<List<(string Label, List<double> Latencies)>> LatenciesOursAsync(string connectionString)

@@ -116,6 +116,9 @@ internal sealed class TaskWorker : IAsyncDisposable
             return;
         }
 
+        // Completions are written in batches, so slots come back several at a time: let the other handlers of the
+        // batch give theirs back before counting, and claim them all in one round trip.
+        await Task.Yield();
         var free = 1;
         while (free < _concurrency && _slots.Wait(0, CancellationToken.None))
         {
@@ -183,13 +186,22 @@ internal sealed class TaskWorker : IAsyncDisposable
         // fired), and not a moment longer: one that ignores its token is abandoned, so it neither holds its slot nor
         // holds up the host's stop, and whatever it does from then on is not settled.
         Task? handling = null;
+        var slotReleased = 0;
+        void ReleaseSlot()
+        {
+            if (Interlocked.Exchange(ref slotReleased, 1) == 0)
+            {
+                _slots.Release();
+            }
+        }
+
         Task HandleUntilCancelled(TaskItem claimed, CancellationToken cancellationToken) =>
             (handling = _handle(claimed, cancellationToken)).WaitAsync(cancellationToken);
 
         try
         {
             _metrics.Claimed(_queue.Name, _timeProvider.GetUtcNow() - task.ReadyAt);
-            await RunAndSettleAsync(task, HandleUntilCancelled, activity).ConfigureAwait(false);
+            await RunAndSettleAsync(task, HandleUntilCancelled, ReleaseSlot, activity).ConfigureAwait(false);
         }
         catch (LeaseLostException exception)
         {
@@ -209,7 +221,7 @@ internal sealed class TaskWorker : IAsyncDisposable
                 TaskLog.HandlerAbandoned(_logger, _queue.Name, task.Id);
             }
 
-            _slots.Release();
+            ReleaseSlot();
         }
     }
 
@@ -230,12 +242,15 @@ internal sealed class TaskWorker : IAsyncDisposable
     }
 
     /// <exception cref="LeaseLostException">The lease was lost while the handler ran or before the outcome was written.</exception>
-    private async Task RunAndSettleAsync(TaskItem task, Func<TaskItem, CancellationToken, Task> handle, Activity? activity)
+    // releaseSlot hands the task's slot back as soon as the handler returned (it no longer runs), so the next task is
+    // claimed while this one's completion is written: claims and completions overlap, and both batch better.
+    private async Task RunAndSettleAsync(TaskItem task, Func<TaskItem, CancellationToken, Task> handle, Action releaseSlot, Activity? activity)
     {
         Exception failure;
         try
         {
             await _queue.Store.RunWithLeaseAsync(task, handle, _options.EffectiveHeartbeat, _options.LeaseDuration, _timeProvider, _abort.Token).ConfigureAwait(false);
+            releaseSlot();
             await CompleteAsync(task).ConfigureAwait(false);
             return;
         }
