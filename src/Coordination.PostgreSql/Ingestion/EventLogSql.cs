@@ -1,0 +1,84 @@
+using Coordination.Ingestion;
+using Npgsql;
+
+namespace Coordination.PostgreSql;
+
+/// <summary>The PostgreSQL event log's SQL for one schema, and the reading of its rows.</summary>
+/// <remarks>Every statement names its ingestion (<c>@ingestion</c>): one table holds the logs of every ingestion.
+/// Times come from the application's clock (<c>@now</c>), the one the dispatcher computes retry times with.</remarks>
+internal sealed class EventLogSql
+{
+    private const string Columns = "id, key, payload, state, attempts, last_error, blocking_id, retry_at";
+
+    public EventLogSql(string schema)
+    {
+        var s = PostgreSqlSchema.Quote(schema);
+        Append = $"select outcome, ids from {s}.append_events(@ingestion, @keys, @payloads, @scope, @idempotency_key, @fingerprint, @now, @window)";
+        Get = $"select {Columns} from {s}.ingestion_events where ingestion = @ingestion and id = @id";
+        ReadPending = $"select {Columns} from {s}.ingestion_events where ingestion = @ingestion and state < 3 and id > @after order by id limit @max";
+        SaveState = $"""
+            update {s}.ingestion_events
+            set state = @state, attempts = @attempts, last_error = @last_error, blocking_id = @blocking_id, retry_at = @retry_at,
+                finished_at = case when @state >= 3 then @now end
+            where ingestion = @ingestion and id = @id
+            """;
+        Park = $"insert into {s}.ingestion_parked_keys (ingestion, key, parked_at) values (@ingestion, @key, @now) on conflict do nothing";
+        Release = $"delete from {s}.ingestion_parked_keys where ingestion = @ingestion and key = @key";
+        ParkedKeys = $"select key from {s}.ingestion_parked_keys where ingestion = @ingestion";
+
+        // The distinct keys with pending events by a skip scan of the partial index (one probe per key, however long
+        // its backlog), then the dispatchable ones in the order of their heads, then a run of each from its head.
+        ReadDispatchable = $"""
+            with recursive keys as (
+                (select key from {s}.ingestion_events where ingestion = @ingestion and state < 3 order by key limit 1)
+                union all
+                select next.key from keys k cross join lateral (
+                    select key from {s}.ingestion_events
+                    where ingestion = @ingestion and state < 3 and key > k.key
+                    order by key limit 1) next
+            ), heads as (
+                select h.id, h.key from keys k cross join lateral (
+                    select id, key, state, retry_at from {s}.ingestion_events
+                    where ingestion = @ingestion and state < 3 and key = k.key
+                    order by id limit 1) h
+                where not (h.key = any(@held))
+                  and not (h.state = 2 and h.retry_at > @now)
+                  and not exists (select 1 from {s}.ingestion_parked_keys p where p.ingestion = @ingestion and p.key = h.key)
+                order by h.id
+                limit @max_keys
+            )
+            select e.id, e.key, e.payload, e.state, e.attempts, e.last_error, e.blocking_id, e.retry_at
+            from heads h cross join lateral (
+                select * from {s}.ingestion_events
+                where ingestion = @ingestion and state < 3 and key = h.key
+                order by id limit @max_events) e
+            order by h.id, e.id
+            limit @max_events
+            """;
+    }
+
+    public string Append { get; }
+
+    public string Get { get; }
+
+    public string ReadPending { get; }
+
+    public string ReadDispatchable { get; }
+
+    public string SaveState { get; }
+
+    public string Park { get; }
+
+    public string Release { get; }
+
+    public string ParkedKeys { get; }
+
+    public static LoggedEvent ReadEvent(NpgsqlDataReader reader) => new(reader.GetInt64(0), reader.GetString(1), reader.GetString(2))
+    {
+        State = (EventState)reader.GetInt16(3),
+        Attempts = reader.GetInt32(4),
+        LastError = reader.IsDBNull(5) ? null : reader.GetString(5),
+        BlockingId = reader.IsDBNull(6) ? null : reader.GetInt64(6),
+        RetryAt = reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7),
+    };
+}
