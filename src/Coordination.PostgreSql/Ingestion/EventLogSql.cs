@@ -16,13 +16,34 @@ internal sealed class EventLogSql
         Append = $"select outcome, ids from {s}.append_events(@ingestion, @keys, @payloads, @scope, @idempotency_key, @fingerprint, @now, @window)";
         Get = $"select {Columns} from {s}.ingestion_events where ingestion = @ingestion and id = @id";
         ReadPending = $"select {Columns} from {s}.ingestion_events where ingestion = @ingestion and state < 3 and id > @after order by id limit @max";
+        // Fenced: an event read under a lease (@token) is saved only while that lease is the current one. Returns whether
+        // it was saved and whether the event exists, to tell a lost lease from a missing event.
         SaveState = $"""
-            update {s}.ingestion_events
-            set state = @state, attempts = @attempts, last_error = @last_error, blocking_id = @blocking_id, retry_at = @retry_at,
-                finished_at = case when @state >= 3 then @now end
-            where ingestion = @ingestion and id = @id
+            with saved as (
+                update {s}.ingestion_events
+                set state = @state, attempts = @attempts, last_error = @last_error, blocking_id = @blocking_id, retry_at = @retry_at,
+                    finished_at = case when @state >= 3 then @now end
+                where ingestion = @ingestion and id = @id and {LeaseIsCurrent(s)}
+                returning 1)
+            select exists (select 1 from saved), exists (select 1 from {s}.ingestion_events where ingestion = @ingestion and id = @id)
             """;
-        Park = $"insert into {s}.ingestion_parked_keys (ingestion, key, parked_at) values (@ingestion, @key, @now) on conflict do nothing";
+        Park = $"""
+            insert into {s}.ingestion_parked_keys (ingestion, key, parked_at)
+            select @ingestion, @key, @now where {LeaseIsCurrent(s)}
+            on conflict do nothing
+            """;
+
+        // Taken when free or lapsed (the token grows), renewed by its owner (the token stays).
+        AcquireLease = $"""
+            insert into {s}.ingestion_dispatch_leases as l (ingestion, owner, token, expires_at)
+            values (@ingestion, @owner, 1, @now + @duration)
+            on conflict (ingestion) do update
+            set token = case when l.owner = excluded.owner then l.token else l.token + 1 end,
+                owner = excluded.owner, expires_at = excluded.expires_at
+            where l.owner = excluded.owner or l.expires_at <= @now
+            returning token
+            """;
+        ReleaseLease = $"update {s}.ingestion_dispatch_leases set expires_at = '-infinity' where ingestion = @ingestion and owner = @owner";
         Release = $"delete from {s}.ingestion_parked_keys where ingestion = @ingestion and key = @key";
         ParkedKeys = $"select key from {s}.ingestion_parked_keys where ingestion = @ingestion";
 
@@ -59,6 +80,10 @@ internal sealed class EventLogSql
 
     public string Append { get; }
 
+    public string AcquireLease { get; }
+
+    public string ReleaseLease { get; }
+
     public string Get { get; }
 
     public string ReadPending { get; }
@@ -73,12 +98,17 @@ internal sealed class EventLogSql
 
     public string ParkedKeys { get; }
 
-    public static LoggedEvent ReadEvent(NpgsqlDataReader reader) => new(reader.GetInt64(0), reader.GetString(1), reader.GetString(2))
+    public static LoggedEvent ReadEvent(NpgsqlDataReader reader, long? leaseToken) => new(reader.GetInt64(0), reader.GetString(1), reader.GetString(2))
     {
+        LeaseToken = leaseToken,
         State = (EventState)reader.GetInt16(3),
         Attempts = reader.GetInt32(4),
         LastError = reader.IsDBNull(5) ? null : reader.GetString(5),
         BlockingId = reader.IsDBNull(6) ? null : reader.GetInt64(6),
         RetryAt = reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7),
     };
+
+    /// <summary>True when no lease is named (<c>@token</c> null) or the named one is still the ingestion's current lease.</summary>
+    private static string LeaseIsCurrent(string s) =>
+        $"(@token::bigint is null or exists (select 1 from {s}.ingestion_dispatch_leases d where d.ingestion = @ingestion and d.token = @token))";
 }

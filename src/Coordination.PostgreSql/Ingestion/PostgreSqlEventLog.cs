@@ -12,25 +12,44 @@ namespace Coordination.PostgreSql;
 /// per distinct key of the append, in lock-id order: appends to one key are serialized until their commit, so ids
 /// become visible in id order within a key and the dispatcher never reads past a gap. Appends to different keys do not
 /// wait for each other.</para>
-/// <para>Times (retry times, idempotency windows, finish times) come from the application's clock, the one the
-/// dispatcher computes retry times with.</para>
+/// <para>One process at a time dispatches an ingestion's events: the one holding its dispatch lease
+/// (<see cref="AcquireDispatchLeaseAsync"/>, renewed at a third of <c>dispatchLeaseDuration</c>). The lease passes to
+/// another process only after its holder released it (<see cref="DisposeAsync"/>, when the host stops) or let it
+/// lapse; every state save of an event read under a lease is fenced by its token, so a former holder's late saves are
+/// rejected and change nothing. Every process accepts events.</para>
+/// <para>Times (retry times, idempotency windows, leases) come from the application's clock, the one the dispatcher
+/// computes retry times with: the clocks of a fleet must agree to well within the lease duration.</para>
 /// </remarks>
-public sealed class PostgreSqlEventLog : IEventLog
+public sealed class PostgreSqlEventLog : IEventLog, IAsyncDisposable
 {
+    private static readonly TimeSpan DefaultDispatchLeaseDuration = TimeSpan.FromSeconds(15);
+
     private readonly NpgsqlDataSource _dataSource;
     private readonly string _ingestion;
     private readonly EventLogSql _sql;
     private readonly TimeProvider _timeProvider;
+    private readonly TimeSpan _leaseDuration;
+    private readonly string _owner = Guid.NewGuid().ToString("N");
+
+    // The lease this process holds (0: none), the last one it held (fences the parking of keys), and when it was last
+    // renewed; written by the dispatcher loop only.
+    private long _leaseToken;
+    private long _lastLeaseToken;
+    private long _renewedAt;
 
     /// <summary>Initializes the log of one ingestion; the schema must exist (<see cref="PostgreSqlSchema.GetMigrationScript"/>).</summary>
     /// <param name="dataSource">The data source.</param>
     /// <param name="ingestion">The name of the ingestion the log belongs to.</param>
     /// <param name="schema">The schema of the tables; <c>coordination</c> by default.</param>
     /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
-    public PostgreSqlEventLog(NpgsqlDataSource dataSource, string ingestion, string schema = PostgreSqlSchema.DefaultSchema, TimeProvider? timeProvider = null)
+    /// <param name="dispatchLeaseDuration">How long the dispatch lease lasts without renewal: after a crash, the time
+    /// before another process takes over. 15 seconds when <see langword="null"/>.</param>
+    public PostgreSqlEventLog(NpgsqlDataSource dataSource, string ingestion, string schema = PostgreSqlSchema.DefaultSchema, TimeProvider? timeProvider = null, TimeSpan? dispatchLeaseDuration = null)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         ArgumentException.ThrowIfNullOrEmpty(ingestion);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(dispatchLeaseDuration ?? DefaultDispatchLeaseDuration, TimeSpan.Zero, nameof(dispatchLeaseDuration));
+        _leaseDuration = dispatchLeaseDuration ?? DefaultDispatchLeaseDuration;
         _dataSource = dataSource;
         _ingestion = ingestion;
         _sql = new EventLogSql(schema);
@@ -68,30 +87,57 @@ public sealed class PostgreSqlEventLog : IEventLog
     }
 
     /// <inheritdoc />
+    public async ValueTask<long?> AcquireDispatchLeaseAsync(CancellationToken cancellationToken)
+    {
+        var token = Volatile.Read(ref _leaseToken);
+        if (token != 0 && _timeProvider.GetElapsedTime(_renewedAt) < _leaseDuration / 3)
+        {
+            return token;
+        }
+
+        var renewedAt = _timeProvider.GetTimestamp();
+        using var command = Command(
+            _sql.AcquireLease,
+            ("owner", _owner, NpgsqlDbType.Text),
+            ("now", _timeProvider.GetUtcNow(), NpgsqlDbType.TimestampTz),
+            ("duration", _leaseDuration, NpgsqlDbType.Interval));
+        token = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long acquired ? acquired : 0;
+        _renewedAt = renewedAt;
+        Volatile.Write(ref _leaseToken, token);
+        if (token != 0)
+        {
+            Volatile.Write(ref _lastLeaseToken, token);
+        }
+
+        return token == 0 ? null : token;
+    }
+
+    /// <inheritdoc />
     public async ValueTask<IReadOnlyList<LoggedEvent>> ReadDispatchableAsync(DispatchQuery query, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);
+        var token = Volatile.Read(ref _leaseToken);
         using var command = Command(
             _sql.ReadDispatchable,
             ("held", query.HeldKeys.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text),
             ("now", query.Now, NpgsqlDbType.TimestampTz),
             ("max_keys", query.MaxKeys, NpgsqlDbType.Integer),
             ("max_events", query.MaxEvents, NpgsqlDbType.Integer));
-        return await ReadEventsAsync(command, cancellationToken).ConfigureAwait(false);
+        return await ReadEventsAsync(command, token == 0 ? null : token, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<LoggedEvent>> ReadPendingAsync(long afterId, int max, CancellationToken cancellationToken)
     {
         using var command = Command(_sql.ReadPending, ("after", afterId, NpgsqlDbType.Bigint), ("max", max, NpgsqlDbType.Integer));
-        return await ReadEventsAsync(command, cancellationToken).ConfigureAwait(false);
+        return await ReadEventsAsync(command, leaseToken: null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public async ValueTask<LoggedEvent?> GetAsync(long id, CancellationToken cancellationToken)
     {
         using var command = Command(_sql.Get, ("id", id, NpgsqlDbType.Bigint));
-        var events = await ReadEventsAsync(command, cancellationToken).ConfigureAwait(false);
+        var events = await ReadEventsAsync(command, leaseToken: null, cancellationToken).ConfigureAwait(false);
         return events.Count == 0 ? null : events[0];
     }
 
@@ -107,10 +153,18 @@ public sealed class PostgreSqlEventLog : IEventLog
             ("last_error", logged.LastError, NpgsqlDbType.Text),
             ("blocking_id", logged.BlockingId, NpgsqlDbType.Bigint),
             ("retry_at", logged.RetryAt, NpgsqlDbType.TimestampTz),
-            ("now", _timeProvider.GetUtcNow(), NpgsqlDbType.TimestampTz));
-        if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
+            ("now", _timeProvider.GetUtcNow(), NpgsqlDbType.TimestampTz),
+            ("token", logged.LeaseToken, NpgsqlDbType.Bigint));
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
         {
-            throw new InvalidOperationException($"Event {logged.Id} is not in the log of ingestion '{_ingestion}'.");
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (!reader.GetBoolean(0))
+            {
+                throw reader.GetBoolean(1)
+                    ? new DispatchLeaseLostException($"Event {logged.Id} of ingestion '{_ingestion}' was read under dispatch lease {logged.LeaseToken}, which passed to another process; its new state ({logged.State}) was not saved.")
+                    : new InvalidOperationException($"Event {logged.Id} is not in the log of ingestion '{_ingestion}'.");
+            }
         }
     }
 
@@ -119,7 +173,7 @@ public sealed class PostgreSqlEventLog : IEventLog
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         using var command = parked
-            ? Command(_sql.Park, ("key", key, NpgsqlDbType.Text), ("now", _timeProvider.GetUtcNow(), NpgsqlDbType.TimestampTz))
+            ? Command(_sql.Park, ("key", key, NpgsqlDbType.Text), ("now", _timeProvider.GetUtcNow(), NpgsqlDbType.TimestampTz), ("token", LastLease(), NpgsqlDbType.Bigint))
             : Command(_sql.Release, ("key", key, NpgsqlDbType.Text));
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
     }
@@ -141,7 +195,29 @@ public sealed class PostgreSqlEventLog : IEventLog
         return keys;
     }
 
-    private static async Task<List<LoggedEvent>> ReadEventsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    /// <summary>Ends this process's dispatch lease, so another process takes over at once instead of after it lapses.</summary>
+    /// <returns>A task that completes when the lease is released.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _leaseToken, 0) == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            using var command = Command(_sql.ReleaseLease, ("owner", _owner, NpgsqlDbType.Text));
+            await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+        }
+        catch (NpgsqlException)
+        {
+            // The database is unreachable: the lease lapses after its duration instead.
+        }
+    }
+
+    private long? LastLease() => Volatile.Read(ref _lastLeaseToken) is var token and not 0 ? token : null;
+
+    private static async Task<List<LoggedEvent>> ReadEventsAsync(NpgsqlCommand command, long? leaseToken, CancellationToken cancellationToken)
     {
         var events = new List<LoggedEvent>();
         var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -149,7 +225,7 @@ public sealed class PostgreSqlEventLog : IEventLog
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                events.Add(EventLogSql.ReadEvent(reader));
+                events.Add(EventLogSql.ReadEvent(reader, leaseToken));
             }
         }
 

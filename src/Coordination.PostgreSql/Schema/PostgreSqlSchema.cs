@@ -95,6 +95,15 @@ public static partial class PostgreSqlSchema
             primary key (ingestion, key)
         );
 
+        -- One dispatcher per ingestion at a time. The token grows by one whenever another process takes the lease, and a
+        -- row is never deleted (a release only ends it), so a token is never reused.
+        create table {s}.ingestion_dispatch_leases (
+            ingestion text primary key,
+            owner text not null,
+            token bigint not null,
+            expires_at timestamptz not null
+        );
+
         -- scope is '' for anonymous requests and 'user:' followed by the user otherwise (no nulls in a primary key).
         create table {s}.ingestion_idempotency (
             ingestion text not null,

@@ -2,7 +2,9 @@ namespace Coordination.Ingestion;
 
 /// <summary>The durable log of an ordered ingestion: events are appended once, read in id order, and their state is kept.</summary>
 /// <remarks>Ids must become visible to the reads in id order within a key: a reader that saw id 11 must already see
-/// id 10. One log belongs to one ingestion. Implementations: in memory (the default) and PostgreSQL.</remarks>
+/// id 10. One log belongs to one ingestion. Implementations: in memory (the default) and PostgreSQL.
+/// <para>A log shared by several processes lets one dispatcher at a time handle its events
+/// (<see cref="AcquireDispatchLeaseAsync"/>) and rejects the state writes of a dispatcher that lost the lease.</para></remarks>
 public interface IEventLog
 {
     /// <summary>Appends events atomically (all or none) and returns their ids, in order; with
@@ -14,6 +16,17 @@ public interface IEventLog
     /// <param name="cancellationToken">Cancels the append; nothing is appended then.</param>
     /// <returns>What was done, and the ids.</returns>
     ValueTask<AppendResult> AppendAsync(IReadOnlyList<NewEvent> events, IdempotentAppend? idempotency, CancellationToken cancellationToken);
+
+    /// <summary>Claims or renews this process's right to dispatch the log's events; the dispatcher calls it before each
+    /// pass and dispatches nothing while another process holds the right.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The lease token, or <see langword="null"/> when another process holds the lease. The token changes
+    /// whenever another process held the lease in between: the dispatcher then rebuilds its state from the log. A log
+    /// used by one process only (the default) always returns 0.</returns>
+    /// <remarks>The events <see cref="ReadDispatchableAsync"/> returns carry the token (<see cref="LoggedEvent.LeaseToken"/>);
+    /// <see cref="SaveStateAsync"/> of such an event throws <see cref="DispatchLeaseLostException"/>, and changes
+    /// nothing, once the lease has passed to another token.</remarks>
+    ValueTask<long?> AcquireDispatchLeaseAsync(CancellationToken cancellationToken) => new(0L);
 
     /// <summary>Reads the events the dispatcher may hand to workers now, key by key (see <see cref="DispatchQuery"/>).</summary>
     /// <param name="query">The limits, the clock and the keys to skip.</param>
@@ -38,10 +51,13 @@ public interface IEventLog
     /// <param name="logged">The event with its new state.</param>
     /// <param name="cancellationToken">Cancels the write.</param>
     /// <returns>A task that completes when the state is durable.</returns>
+    /// <exception cref="DispatchLeaseLostException">The event was read under a lease that has since passed to another
+    /// dispatcher; nothing was written.</exception>
     ValueTask SaveStateAsync(LoggedEvent logged, CancellationToken cancellationToken);
 
     /// <summary>Marks a key as parked (true) or released (false); a parked key is not returned by
-    /// <see cref="ReadDispatchableAsync"/>.</summary>
+    /// <see cref="ReadDispatchableAsync"/>. A log shared by several processes parks a key only while this process
+    /// holds the dispatch lease (the dispatcher parks; an operator releases).</summary>
     /// <param name="key">The key.</param>
     /// <param name="parked">Whether the key is parked.</param>
     /// <param name="cancellationToken">Cancels the write.</param>

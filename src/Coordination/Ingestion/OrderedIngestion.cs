@@ -199,13 +199,8 @@ public sealed class OrderedIngestion<TEvent>
         }
     }
 
-    private async Task LoadParkedKeysAsync(CancellationToken cancellationToken)
-    {
-        foreach (var key in await _log.ParkedKeysAsync(cancellationToken).ConfigureAwait(false))
-        {
-            _parked.Park(key);
-        }
-    }
+    private async Task LoadParkedKeysAsync(CancellationToken cancellationToken) =>
+        _parked.ReplaceWith(await _log.ParkedKeysAsync(cancellationToken).ConfigureAwait(false));
 
     /// <summary>Reads each event's key and payload. The errors carry no parameter name: their message goes to the client as is.</summary>
     private NewEvent[] ToNewEvents(IReadOnlyList<TEvent> events)
