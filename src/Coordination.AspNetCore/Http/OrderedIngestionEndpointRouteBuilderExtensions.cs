@@ -44,6 +44,12 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
     private static async Task AcceptAsync<TEvent>(HttpContext context, OrderedIngestion<TEvent> ingestion, int maxBodySize)
     {
         var request = context.Request;
+        if (!request.HasJsonContentType())
+        {
+            await Refuse(context, StatusCodes.Status415UnsupportedMediaType, $"The body is '{request.ContentType}'; this ingestion accepts application/json.").ConfigureAwait(false);
+            return;
+        }
+
         if (request.ContentLength > maxBodySize)
         {
             await Refuse(context, StatusCodes.Status413PayloadTooLarge, $"The body has {request.ContentLength} bytes; this ingestion accepts at most {maxBodySize}.").ConfigureAwait(false);

@@ -24,6 +24,7 @@ public sealed class OrderedIngestion<TEvent>
     private readonly string _name;
     private readonly IEventLog _log;
     private readonly Func<TEvent, string?> _keySelector;
+    private readonly int _maxKeyLength;
     private readonly JsonTypeInfo<TEvent> _typeInfo;
     private readonly TimeSpan _shutdownTimeout;
     private readonly TimeProvider _timeProvider;
@@ -51,6 +52,7 @@ public sealed class OrderedIngestion<TEvent>
         _name = name;
         _log = log;
         _keySelector = options.KeySelector!;
+        _maxKeyLength = options.MaxKeyLength;
         _typeInfo = (JsonTypeInfo<TEvent>)serializerOptions.GetTypeInfo(typeof(TEvent));
         _shutdownTimeout = shutdownTimeout;
         _timeProvider = timeProvider ?? TimeProvider.System;
@@ -223,6 +225,11 @@ public sealed class OrderedIngestion<TEvent>
             if (string.IsNullOrEmpty(key))
             {
                 throw new ArgumentException($"Event {i} has no key: the key selector of ingestion '{_name}' returned an empty value.", innerException: null);
+            }
+
+            if (key.Length > _maxKeyLength)
+            {
+                throw new ArgumentException($"Event {i} has a key of {key.Length} characters; ingestion '{_name}' accepts keys of at most {_maxKeyLength} (MaxKeyLength).", innerException: null);
             }
 
             entries[i] = new NewEvent(key, JsonSerializer.Serialize(ingested, _typeInfo));

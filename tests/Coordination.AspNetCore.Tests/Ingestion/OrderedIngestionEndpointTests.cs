@@ -40,6 +40,36 @@ public sealed class OrderedIngestionEndpointTests
         Assert.Null(await app.Ingestion().GetAsync(1));
     }
 
+    [Fact]
+    public async Task KeyLongerThanMaxKeyLength_Gets400NamingTheLimit_AndNothingIsAppended()
+    {
+        await using var app = IngestionTestApp.Create(o => o.MaxKeyLength = 10);
+        var client = app.CreateClient();
+
+        var atLimit = await client.PostAsJsonAsync("/events", new[] { new ScriptedEvent(new string('k', 10), 1, "ok") });
+        var response = await client.PostAsJsonAsync("/events", new[] { new ScriptedEvent("fine", 1, "ok"), new ScriptedEvent(new string('k', 11), 2, "ok") });
+
+        Assert.Equal(HttpStatusCode.Accepted, atLimit.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("Event 1 has a key of 11 characters; ingestion 'events' accepts keys of at most 10 (MaxKeyLength).", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Null(await app.Ingestion().GetAsync(2));
+    }
+
+    [Fact]
+    public async Task BodyThatIsNotJson_Gets415_AndNothingIsAppended()
+    {
+        await using var app = IngestionTestApp.Create();
+        var client = app.CreateClient();
+
+        var response = await client.PostAsync("/events", new StringContent("""{"account":"a","sequence":1,"script":"ok"}""", Encoding.UTF8, "text/plain"));
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("accepts application/json", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Null(await app.Ingestion().GetAsync(1));
+    }
+
     [Theory]
     [InlineData("tenant/a", false)]
     [InlineData("tenant/a%2Fb", true)] // a literal "%2F" too: only the raw request target (Kestrel) tells it from a slash
