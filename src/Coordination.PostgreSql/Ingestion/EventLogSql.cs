@@ -43,6 +43,26 @@ internal sealed class EventLogSql
             where l.owner = excluded.owner or l.expires_at <= @now
             returning token
             """;
+        // Replay: the key's append lock first (the copy's id must become visible in order, like an append's), then
+        // the dead letter is moved to a new id in one statement.
+        LockDeadLetterKey = $"""
+            select pg_advisory_xact_lock(hashtextextended('coordination.ingestion/' || ingestion || '/' || key, 0))
+            from {s}.ingestion_events where ingestion = @ingestion and id = @id and state = 4
+            """;
+        Replay = $"""
+            with dead as (delete from {s}.ingestion_events where ingestion = @ingestion and id = @id and state = 4 returning key, payload)
+            insert into {s}.ingestion_events (ingestion, key, payload) select @ingestion, key, payload from dead
+            returning id
+            """;
+        DeleteSucceeded = $"""
+            with doomed as (
+                select id from {s}.ingestion_events
+                where ingestion = @ingestion and state = 3 and finished_at < @before
+                order by finished_at limit @max),
+            deleted as (delete from {s}.ingestion_events e using doomed where e.id = doomed.id returning 1)
+            select count(*)::integer from deleted
+            """;
+        DeleteExpiredIdempotencyKeys = $"delete from {s}.ingestion_idempotency where ingestion = @ingestion and expires_at <= @now";
         ReleaseLease = $"update {s}.ingestion_dispatch_leases set expires_at = '-infinity' where ingestion = @ingestion and owner = @owner";
         Release = $"delete from {s}.ingestion_parked_keys where ingestion = @ingestion and key = @key";
         ParkedKeys = $"select key from {s}.ingestion_parked_keys where ingestion = @ingestion";
@@ -83,6 +103,14 @@ internal sealed class EventLogSql
     public string AcquireLease { get; }
 
     public string ReleaseLease { get; }
+
+    public string LockDeadLetterKey { get; }
+
+    public string Replay { get; }
+
+    public string DeleteSucceeded { get; }
+
+    public string DeleteExpiredIdempotencyKeys { get; }
 
     public string Get { get; }
 

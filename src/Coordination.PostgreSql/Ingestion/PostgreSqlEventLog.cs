@@ -195,6 +195,30 @@ public sealed class PostgreSqlEventLog : IEventLog, IAsyncDisposable
         return keys;
     }
 
+    /// <inheritdoc />
+    public async ValueTask<long?> ReplayAsync(long id, CancellationToken cancellationToken)
+    {
+        // One batch is one implicit transaction: the key's lock is held until the copy is committed.
+        using var batch = Batch(
+            (_sql.LockDeadLetterKey, [("id", id, NpgsqlDbType.Bigint)]),
+            (_sql.Replay, [("id", id, NpgsqlDbType.Bigint)]));
+        var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? reader.GetInt64(0) : null;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<int> DeleteSucceededAsync(DateTimeOffset finishedBefore, int max, CancellationToken cancellationToken)
+    {
+        using var batch = Batch(
+            (_sql.DeleteSucceeded, [("before", finishedBefore, NpgsqlDbType.TimestampTz), ("max", max, NpgsqlDbType.Integer)]),
+            (_sql.DeleteExpiredIdempotencyKeys, [("now", _timeProvider.GetUtcNow(), NpgsqlDbType.TimestampTz)]));
+        return (int)(await batch.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
     /// <summary>Ends this process's dispatch lease, so another process takes over at once instead of after it lapses.</summary>
     /// <returns>A task that completes when the lease is released.</returns>
     public async ValueTask DisposeAsync()
@@ -235,12 +259,29 @@ public sealed class PostgreSqlEventLog : IEventLog, IAsyncDisposable
     private NpgsqlCommand Command(string sql, params (string Name, object? Value, NpgsqlDbType Type)[] parameters)
     {
         var command = _dataSource.CreateCommand(sql);
-        command.Parameters.Add(new NpgsqlParameter("ingestion", NpgsqlDbType.Text) { Value = _ingestion });
-        foreach (var (name, value, type) in parameters)
+        AddParameters(command.Parameters, parameters);
+        return command;
+    }
+
+    private NpgsqlBatch Batch(params (string Sql, (string Name, object? Value, NpgsqlDbType Type)[] Parameters)[] commands)
+    {
+        var batch = _dataSource.CreateBatch();
+        foreach (var (sql, parameters) in commands)
         {
-            command.Parameters.Add(new NpgsqlParameter(name, type) { Value = value ?? DBNull.Value });
+            var command = new NpgsqlBatchCommand(sql);
+            AddParameters(command.Parameters, parameters);
+            batch.BatchCommands.Add(command);
         }
 
-        return command;
+        return batch;
+    }
+
+    private void AddParameters(NpgsqlParameterCollection collection, (string Name, object? Value, NpgsqlDbType Type)[] parameters)
+    {
+        collection.Add(new NpgsqlParameter("ingestion", NpgsqlDbType.Text) { Value = _ingestion });
+        foreach (var (name, value, type) in parameters)
+        {
+            collection.Add(new NpgsqlParameter(name, type) { Value = value ?? DBNull.Value });
+        }
     }
 }

@@ -68,4 +68,20 @@ public interface IEventLog
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The parked keys.</returns>
     ValueTask<IReadOnlySet<string>> ParkedKeysAsync(CancellationToken cancellationToken);
+
+    /// <summary>Replays a dead-lettered event: in one atomic step, appends a copy of it (same key and payload, a new id,
+    /// so it is handled after the key's pending events, in order) and removes the dead letter.</summary>
+    /// <param name="id">The id of the dead-lettered event.</param>
+    /// <param name="cancellationToken">Cancels the call; nothing is changed then.</param>
+    /// <returns>The id of the copy, or <see langword="null"/> when there is no dead-lettered event with that id (nothing
+    /// is changed then).</returns>
+    ValueTask<long?> ReplayAsync(long id, CancellationToken cancellationToken);
+
+    /// <summary>Removes succeeded events that finished before <paramref name="finishedBefore"/> (by the log's clock), and
+    /// expired idempotency keys; dead letters and events that are not terminal stay.</summary>
+    /// <param name="finishedBefore">The cutoff.</param>
+    /// <param name="max">The most events to remove in this call.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>How many events were removed; the caller calls again while it is <paramref name="max"/>.</returns>
+    ValueTask<int> DeleteSucceededAsync(DateTimeOffset finishedBefore, int max, CancellationToken cancellationToken);
 }

@@ -36,6 +36,10 @@ internal sealed class IngestionDispatcher
     private Task? _run;
     private Func<CancellationToken, Task>? _rebuild;
 
+    private const int SweepPageSize = 1000;
+
+    private DateTimeOffset _nextSweep = DateTimeOffset.MinValue;
+
     // The dispatch lease the barrier and the parked keys were rebuilt under; null while another process dispatches.
     private long? _leaseToken;
 
@@ -96,6 +100,7 @@ internal sealed class IngestionDispatcher
             try
             {
                 dispatched = await PassAsync(work.Writer).ConfigureAwait(false);
+                await SweepIfDueAsync().ConfigureAwait(false);
                 // A process without the lease leaves the log's events to the one that has it.
                 if (stopping && _inFlight.IsEmpty && (_leaseToken is null || await NothingLeftAsync().ConfigureAwait(false)))
                 {
@@ -173,6 +178,25 @@ internal sealed class IngestionDispatcher
         }
 
         return dispatched;
+    }
+
+    /// <summary>Removes the succeeded events older than the retention, a page at a time; only the process that
+    /// dispatches sweeps, so a fleet sweeps once.</summary>
+    private async Task SweepIfDueAsync()
+    {
+        var now = _timeProvider.GetUtcNow();
+        if (_leaseToken is null || now < _nextSweep)
+        {
+            return;
+        }
+
+        _nextSweep = now + _settings.SweepInterval;
+        int deleted;
+        do
+        {
+            deleted = await _log.DeleteSucceededAsync(now - _settings.SucceededRetention, SweepPageSize, _stopNow.Token).ConfigureAwait(false);
+        }
+        while (deleted == SweepPageSize);
     }
 
     /// <summary>Acquires or renews the dispatch lease; returns whether this process may dispatch now. Under a new lease

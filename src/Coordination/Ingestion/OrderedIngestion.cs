@@ -68,7 +68,8 @@ public sealed class OrderedIngestion<TEvent>
             options.OnTerminalFailure == TerminalFailureAction.ParkKey,
             options.Workers,
             options.BatchSize,
-            options.PollInterval);
+            options.PollInterval,
+            options.SucceededEventRetention);
         // An illegal sequence (a log returning a key's events out of order) holds that key and is counted in
         // coordination.barrier.illegal_sequences; thrown, it would fail every pass and stop every key.
         var barrier = new KeyedBarrier(
@@ -119,6 +120,23 @@ public sealed class OrderedIngestion<TEvent>
         _parked.Release(key);
         _dispatcher.Wake();
         return released;
+    }
+
+    /// <summary>Replays a dead-lettered event: a copy with a new id is appended (handled after its key's pending events,
+    /// in order) and the dead letter is removed, in one step.</summary>
+    /// <param name="id">The id of the dead-lettered event.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The id of the copy, or <see langword="null"/> when there is no dead-lettered event with that id.</returns>
+    public async ValueTask<long?> ReplayAsync(long id, CancellationToken cancellationToken = default)
+    {
+        var copy = await _log.ReplayAsync(id, cancellationToken).ConfigureAwait(false);
+        if (copy is not null)
+        {
+            _metrics?.Events(_name, "accepted");
+            _dispatcher.Wake();
+        }
+
+        return copy;
     }
 
     /// <summary>Appends events, idempotently when <paramref name="idempotency"/> is given.</summary>

@@ -55,6 +55,12 @@ public sealed class OrderedIngestionOptions<TEvent>
     /// stay within PostgreSQL's limit for an index entry).</value>
     public int MaxKeyLength { get; set; } = 256;
 
+    /// <summary>Gets or sets how long a succeeded event stays in the log (for its status URL) before the dispatcher's
+    /// sweep removes it; dead letters stay until they are replayed.</summary>
+    /// <value>The default value is 1 hour. Allowed: 1 second to 365 days. The sweep runs every minute (or every
+    /// retention, when shorter), on the process that dispatches.</value>
+    public TimeSpan SucceededEventRetention { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>Gets or sets how many events of one key may be in the workers at once while the key drains after a dead letter.</summary>
     /// <value>The default value is 1. Allowed: at least 1.</value>
     public int DrainConcurrencyLimit { get; set; } = 1;
@@ -68,6 +74,11 @@ public sealed class OrderedIngestionOptions<TEvent>
         if (KeySelector is null)
         {
             yield return $"Ordered ingestion '{name}': {nameof(KeySelector)} is not set; it must read the ordering key from an event.";
+        }
+
+        if (SucceededEventRetention < TimeSpan.FromSeconds(1) || SucceededEventRetention > TimeSpan.FromDays(365))
+        {
+            yield return $"Ordered ingestion '{name}': {nameof(SucceededEventRetention)} is {SucceededEventRetention}; allowed 00:00:01 to 365.00:00:00.";
         }
 
         if (MaxKeyLength is < 1 or > 512)

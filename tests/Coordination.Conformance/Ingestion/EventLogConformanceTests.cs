@@ -226,7 +226,51 @@ public abstract class EventLogConformanceTests
         Assert.All(reads, read => Assert.Equal(all.Take(read.Length), read));
     }
 
+    [Fact]
+    public async Task Replay_OfADeadLetter_AppendsACopyAfterTheKeysPendingEvents_AndRemovesIt()
+    {
+        var log = CreateLog(Time);
+        var ids = (await AppendAsync(log, ("a", "{\"n\":1}"), ("a", "{\"n\":2}"), ("b", "{}"))).Ids;
+        await log.SaveStateAsync((await log.GetAsync(ids[0], default))! with { State = EventState.DeadLettered, Attempts = 5, LastError = "bad" }, default);
+
+        var copy = await log.ReplayAsync(ids[0], default);
+
+        Assert.True(copy > ids[2]);
+        Assert.Null(await log.GetAsync(ids[0], default));
+        Assert.Equal(new LoggedEvent(copy!.Value, "a", "{\"n\":1}"), await log.GetAsync(copy.Value, default));
+        Assert.Equal([ids[1], copy.Value, ids[2]], (await log.ReadDispatchableAsync(Query(), default)).Select(e => e.Id));
+        Assert.Null(await log.ReplayAsync(ids[0], default));
+        Assert.Null(await log.ReplayAsync(ids[1], default));
+    }
+
+    [Fact]
+    public async Task DeleteSucceeded_RemovesOnlySucceededEventsFinishedBeforeTheCutoff_AtMostMax()
+    {
+        var log = CreateLog(Time);
+        var ids = (await AppendAsync(log, ("a", "{}"), ("a", "{}"), ("a", "{}"), ("b", "{}"), ("c", "{}"))).Ids;
+        await SucceedAsync(log, ids[0]);
+        await SucceedAsync(log, ids[1]);
+        Time.Advance(TimeSpan.FromHours(1));
+        await SucceedAsync(log, ids[2]);
+        await log.SaveStateAsync((await log.GetAsync(ids[3], default))! with { State = EventState.DeadLettered, Attempts = 1 }, default);
+        var cutoff = Time.GetUtcNow();
+        Time.Advance(TimeSpan.FromHours(1));
+
+        Assert.Equal(1, await log.DeleteSucceededAsync(cutoff, max: 1, default));
+        Assert.Equal(1, await log.DeleteSucceededAsync(cutoff, max: 10, default));
+        Assert.Equal(0, await log.DeleteSucceededAsync(cutoff, max: 10, default));
+
+        Assert.Null(await log.GetAsync(ids[0], default));
+        Assert.Null(await log.GetAsync(ids[1], default));
+        Assert.Equal(EventState.Succeeded, (await log.GetAsync(ids[2], default))!.State);
+        Assert.Equal(EventState.DeadLettered, (await log.GetAsync(ids[3], default))!.State);
+        Assert.Equal(EventState.Pending, (await log.GetAsync(ids[4], default))!.State);
+    }
+
     protected DispatchQuery Query() => new(MaxKeys: 100, MaxEvents: 100, Time.GetUtcNow(), NoKeys);
+
+    protected static async Task SucceedAsync(IEventLog log, long id) =>
+        await log.SaveStateAsync((await log.GetAsync(id, default))! with { State = EventState.Succeeded, Attempts = 1 }, default);
 
     protected static async Task<AppendResult> AppendAsync(IEventLog log, params (string Key, string Payload)[] events)
     {
