@@ -100,6 +100,12 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
             await Results.Problem(exception.Message, statusCode: StatusCodes.Status503ServiceUnavailable).ExecuteAsync(context).ConfigureAwait(false);
             return;
         }
+        catch (IngestionUnavailableException exception)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await Results.Problem(exception.Message, statusCode: StatusCodes.Status503ServiceUnavailable).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
 
         if (result.Outcome == AppendOutcome.FingerprintMismatch)
         {

@@ -100,6 +100,7 @@ public sealed class OrderedIngestion<TEvent>
     /// <returns>The ids of the appended events, in order.</returns>
     /// <exception cref="ArgumentException">An event is null, has no key, or its key selector threw; the message names its index.</exception>
     /// <exception cref="IngestionStoppedException">The ingestion is stopping.</exception>
+    /// <exception cref="IngestionUnavailableException">The log failed; nothing was appended.</exception>
     public async ValueTask<IReadOnlyList<long>> AppendAsync(IReadOnlyList<TEvent> events, CancellationToken cancellationToken = default) =>
         (await AppendAsync(events, idempotency: null, cancellationToken).ConfigureAwait(false)).Ids;
 
@@ -150,7 +151,18 @@ public sealed class OrderedIngestion<TEvent>
 
         try
         {
-            var result = await _log.AppendAsync(ToNewEvents(events), idempotency, cancellationToken).ConfigureAwait(false);
+            var entries = ToNewEvents(events);
+            AppendResult result;
+            try
+            {
+                result = await _log.AppendAsync(entries, idempotency, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                IngestionLog.AppendFailed(_logger, _name, entries.Length, exception);
+                throw new IngestionUnavailableException($"Ordered ingestion '{_name}' could not make the events durable: its log failed ({exception.GetType().Name}); nothing was accepted. Retry later.", exception);
+            }
+
             if (result.Outcome == AppendOutcome.Appended)
             {
                 _metrics?.Events(_name, "accepted", result.Ids.Count);
