@@ -36,12 +36,7 @@ public sealed class IngestionCrashTests
 
         var handled = await HandledAsync(schema);
         Assert.Equal(appended.Order(), handled.Select(h => h.Id).Distinct().Order());
-        foreach (var key in handled.GroupBy(h => h.Key))
-        {
-            // Handled in id order; an id repeats only right after itself (run again after the kill), never after a later one.
-            var ids = key.Select(h => h.Id).ToList();
-            Assert.True(ids.Zip(ids.Skip(1)).All(pair => pair.First <= pair.Second), $"key {key.Key} was handled out of order: {string.Join(", ", ids)}");
-        }
+        AssertEachKeyInIdOrder(handled);
 
         // At least once: only events the killed process had handled but not yet recorded as succeeded run twice.
         var twice = handled.GroupBy(h => h.Id).Where(g => g.Count() > 1).ToList();
@@ -77,9 +72,19 @@ public sealed class IngestionCrashTests
         Assert.Equal(2, handled.Single(h => h.Id == blocked[0]).Attempt);
     }
 
-    private static bool IsHandled(string line) => line.StartsWith("handled ", StringComparison.Ordinal);
+    /// <summary>Each key handled in id order: an id repeats only right after itself (run again), never after a later one.</summary>
+    internal static void AssertEachKeyInIdOrder(IEnumerable<(string Key, long Id, int Pid, int Attempt, DateTimeOffset At)> handled)
+    {
+        foreach (var key in handled.GroupBy(h => h.Key))
+        {
+            var ids = key.Select(h => h.Id).ToList();
+            Assert.True(ids.Zip(ids.Skip(1)).All(pair => pair.First <= pair.Second), $"key {key.Key} was handled out of order: {string.Join(", ", ids)}");
+        }
+    }
 
-    private static async Task<(string Schema, PostgreSqlEventLog Log)> CreateAsync()
+    internal static bool IsHandled(string line) => line.StartsWith("handled ", StringComparison.Ordinal);
+
+    internal static async Task<(string Schema, PostgreSqlEventLog Log)> CreateAsync()
     {
         var schema = await TestDatabase.CreateSchemaAsync();
         await TestDatabase.ScalarAsync($"""
@@ -90,13 +95,13 @@ public sealed class IngestionCrashTests
         return (schema, new PostgreSqlEventLog(TestDatabase.DataSource, "steps", schema));
     }
 
-    private static async Task<List<long>> AppendAsync(PostgreSqlEventLog log, params (string Key, int N, string Script)[] events)
+    internal static async Task<List<long>> AppendAsync(PostgreSqlEventLog log, params (string Key, int N, string Script)[] events)
     {
         var result = await log.AppendAsync([.. events.Select(e => new NewEvent(e.Key, $$"""{"key":"{{e.Key}}","n":{{e.N}},"script":"{{e.Script}}"}"""))], idempotency: null, default);
         return [.. result.Ids];
     }
 
-    private static async Task<List<(string Key, long Id, int Pid, int Attempt, DateTimeOffset At)>> HandledAsync(string schema)
+    internal static async Task<List<(string Key, long Id, int Pid, int Attempt, DateTimeOffset At)>> HandledAsync(string schema)
     {
         var rows = new List<(string, long, int, int, DateTimeOffset)>();
         await using var command = TestDatabase.DataSource.CreateCommand($"select key, event_id, pid, attempt, at from \"{schema}\".handled order by seq");
@@ -109,10 +114,10 @@ public sealed class IngestionCrashTests
         return rows;
     }
 
-    private static async Task<int> CountAsync(string sql) => Convert.ToInt32(await TestDatabase.ScalarAsync(sql), CultureInfo.InvariantCulture);
+    internal static async Task<int> CountAsync(string sql) => Convert.ToInt32(await TestDatabase.ScalarAsync(sql), CultureInfo.InvariantCulture);
 
     /// <summary>Polls the database until <paramref name="done"/> holds; fails after the default test timeout.</summary>
-    private static async Task<T> WaitUntilAsync<T>(Func<Task<T>> read, Func<T, bool> done)
+    internal static async Task<T> WaitUntilAsync<T>(Func<Task<T>> read, Func<T, bool> done)
     {
         using var timeout = new CancellationTokenSource(TestTimeouts.Default);
         while (true)
