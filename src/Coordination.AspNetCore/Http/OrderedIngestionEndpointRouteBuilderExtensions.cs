@@ -17,7 +17,9 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
     /// <summary>
     /// Maps <c>POST {pattern}</c> (one event or a JSON array of events → 202 with ids and status URLs; bad JSON, a
     /// missing key or an oversized body → 400 ProblemDetails and nothing appended), <c>GET {pattern}/{id}</c> (state,
-    /// attempts, last error, blocking id) and <c>POST {pattern}/keys/{key}/release</c> (releases a parked key).
+    /// attempts, last error, blocking id), <c>POST {pattern}/keys/{key}/release</c> (releases a parked key) and
+    /// <c>POST {pattern}/{id}/replay</c> (replays a dead letter as a new event: 202 with its id; 409 if the event is not
+    /// dead-lettered).
     /// </summary>
     /// <typeparam name="TEvent">The event type.</typeparam>
     /// <param name="endpoints">The endpoint route builder.</param>
@@ -38,12 +40,19 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
         group.MapPost(string.Empty, context => AcceptAsync(context, ingestion, maxBodySize));
         group.MapGet("{id:long}", context => StatusAsync(context, ingestion));
         group.MapPost("keys/{key}/release", context => ReleaseAsync(context, ingestion));
+        group.MapPost("{id:long}/replay", context => ReplayAsync(context, ingestion));
         return group;
     }
 
     private static async Task AcceptAsync<TEvent>(HttpContext context, OrderedIngestion<TEvent> ingestion, int maxBodySize)
     {
         var request = context.Request;
+        if (!request.HasJsonContentType())
+        {
+            await Refuse(context, StatusCodes.Status415UnsupportedMediaType, $"The body is '{request.ContentType}'; this ingestion accepts application/json.").ConfigureAwait(false);
+            return;
+        }
+
         if (request.ContentLength > maxBodySize)
         {
             await Refuse(context, StatusCodes.Status413PayloadTooLarge, $"The body has {request.ContentLength} bytes; this ingestion accepts at most {maxBodySize}.").ConfigureAwait(false);
@@ -91,6 +100,12 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
             await Results.Problem(exception.Message, statusCode: StatusCodes.Status503ServiceUnavailable).ExecuteAsync(context).ConfigureAwait(false);
             return;
         }
+        catch (IngestionUnavailableException exception)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await Results.Problem(exception.Message, statusCode: StatusCodes.Status503ServiceUnavailable).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
 
         if (result.Outcome == AppendOutcome.FingerprintMismatch)
         {
@@ -106,11 +121,16 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
             context.Response.Headers[OrderedIngestionIdempotency.ReplayedHeaderName] = "true";
         }
 
-        var baseUrl = $"{request.PathBase}{request.Path}".TrimEnd('/');
-        var statusUrls = result.Ids.Select(id => $"{baseUrl}/{id}").ToArray();
+        await AcceptedAsync(context, $"{request.PathBase}{request.Path}".TrimEnd('/'), result.Ids).ConfigureAwait(false);
+    }
+
+    /// <summary>202 with the ids, their status URLs under <paramref name="baseUrl"/>, and the first one as Location.</summary>
+    private static Task AcceptedAsync(HttpContext context, string baseUrl, IReadOnlyList<long> ids)
+    {
+        var statusUrls = ids.Select(id => $"{baseUrl}/{id}").ToArray();
         context.Response.StatusCode = StatusCodes.Status202Accepted;
         context.Response.Headers.Location = statusUrls[0];
-        await context.Response.WriteAsJsonAsync(new IngestionAccepted(result.Ids, statusUrls), IngestionJsonContext.Default.IngestionAccepted, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+        return context.Response.WriteAsJsonAsync(new IngestionAccepted(ids, statusUrls), IngestionJsonContext.Default.IngestionAccepted, cancellationToken: context.RequestAborted);
     }
 
     /// <summary>Reads one event object or an array of them; an error when the body is not that.</summary>
@@ -151,6 +171,24 @@ public static class OrderedIngestionEndpointRouteBuilderExtensions
 
         var status = new IngestedEventStatus(logged.Id, logged.Key, logged.State, logged.Attempts, logged.LastError, logged.BlockingId, logged.RetryAt);
         await context.Response.WriteAsJsonAsync(status, IngestionJsonContext.Default.IngestedEventStatus, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task ReplayAsync<TEvent>(HttpContext context, OrderedIngestion<TEvent> ingestion)
+    {
+        var id = long.Parse((string)context.Request.RouteValues["id"]!, System.Globalization.CultureInfo.InvariantCulture);
+        if (await ingestion.ReplayAsync(id, context.RequestAborted).ConfigureAwait(false) is { } copy)
+        {
+            // The status URLs are siblings of the replayed event's: {pattern}/{id}/replay → {pattern}/{copy}.
+            var path = $"{context.Request.PathBase}{context.Request.Path}".TrimEnd('/');
+            var baseUrl = path[..path.LastIndexOf('/', path.LastIndexOf('/') - 1)];
+            await AcceptedAsync(context, baseUrl, [copy]).ConfigureAwait(false);
+            return;
+        }
+
+        var logged = await ingestion.GetAsync(id, context.RequestAborted).ConfigureAwait(false);
+        await (logged is null
+            ? Results.Problem($"There is no event {id} in ingestion '{ingestion.Name}'.", statusCode: StatusCodes.Status404NotFound)
+            : Results.Problem($"Event {id} is {logged.State}; only a dead-lettered event can be replayed.", statusCode: StatusCodes.Status409Conflict)).ExecuteAsync(context).ConfigureAwait(false);
     }
 
     private static async Task ReleaseAsync<TEvent>(HttpContext context, OrderedIngestion<TEvent> ingestion)

@@ -1,3 +1,4 @@
+using Coordination.Ingestion;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -5,10 +6,12 @@ using Npgsql;
 
 namespace Coordination.PostgreSql;
 
-/// <summary>The PostgreSQL backend of one application: its data source, schema and stores (a singleton).</summary>
-internal sealed class PostgreSqlBackend : IAsyncDisposable
+/// <summary>The PostgreSQL backend of one application: its data source, schema and stores (a singleton); it creates
+/// the event log of every ordered ingestion.</summary>
+internal sealed class PostgreSqlBackend : IEventLogFactory, IAsyncDisposable
 {
     private readonly NpgsqlDataSource? _ownedDataSource;
+    private readonly TimeProvider _timeProvider;
 
     public PostgreSqlBackend(IOptions<PostgreSqlCoordinationOptions> options, IServiceProvider services, ILoggerFactory loggerFactory)
     {
@@ -22,6 +25,7 @@ internal sealed class PostgreSqlBackend : IAsyncDisposable
             ?? throw new InvalidOperationException("UsePostgreSql: no connection string, no data source, and no NpgsqlDataSource registered in DI (AddNpgsqlDataSource). Give one of them.");
         Options = settings;
         Logger = loggerFactory.CreateLogger("Coordination.PostgreSql");
+        _timeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
         TaskStore = new PostgreSqlTaskStore(DataSource, settings.Schema, Logger, settings.NotificationCheckTimeout, clock: null);
     }
 
@@ -32,6 +36,8 @@ internal sealed class PostgreSqlBackend : IAsyncDisposable
     public ILogger Logger { get; }
 
     public PostgreSqlTaskStore TaskStore { get; }
+
+    public IEventLog Create(string ingestionName) => new PostgreSqlEventLog(DataSource, ingestionName, Options.Schema, _timeProvider, Options.DispatchLeaseDuration);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,3 +1,4 @@
+using Coordination.Ingestion;
 using Coordination.PostgreSql;
 using Coordination.Tasks;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,7 +12,7 @@ namespace Coordination.AspNetCore;
 /// <summary>Puts the coordination primitives on PostgreSQL: the same application code on one node or a fleet.</summary>
 public static class PostgreSqlCoordinationBuilderExtensions
 {
-    /// <summary>Keeps every task queue in PostgreSQL, reached through <paramref name="connectionString"/>.</summary>
+    /// <summary>Keeps every task queue and ordered ingestion in PostgreSQL, reached through <paramref name="connectionString"/>.</summary>
     /// <param name="builder">The coordination builder.</param>
     /// <param name="connectionString">The connection string.</param>
     /// <param name="configure">Configures the backend.</param>
@@ -26,7 +27,7 @@ public static class PostgreSqlCoordinationBuilderExtensions
         });
     }
 
-    /// <summary>Keeps every task queue in PostgreSQL, reached through <paramref name="dataSource"/>, which the application owns.</summary>
+    /// <summary>Keeps every task queue and ordered ingestion in PostgreSQL, reached through <paramref name="dataSource"/>, which the application owns.</summary>
     /// <param name="builder">The coordination builder.</param>
     /// <param name="dataSource">The data source.</param>
     /// <param name="configure">Configures the backend.</param>
@@ -41,7 +42,7 @@ public static class PostgreSqlCoordinationBuilderExtensions
         });
     }
 
-    /// <summary>Keeps every task queue in PostgreSQL. Without a connection string or a data source in
+    /// <summary>Keeps every task queue and ordered ingestion in PostgreSQL. Without a connection string or a data source in
     /// <paramref name="configure"/>, the <see cref="NpgsqlDataSource"/> registered in DI (<c>AddNpgsqlDataSource</c>) is used.</summary>
     /// <param name="builder">The coordination builder.</param>
     /// <param name="configure">Configures the backend.</param>
@@ -56,6 +57,7 @@ public static class PostgreSqlCoordinationBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PostgreSqlCoordinationOptions>, PostgreSqlOptionsValidator>());
         services.TryAddSingleton<PostgreSqlBackend>();
         services.Replace(ServiceDescriptor.Singleton<ITaskStore>(static provider => provider.GetRequiredService<PostgreSqlBackend>().TaskStore));
+        services.Replace(ServiceDescriptor.Singleton<IEventLogFactory>(static provider => provider.GetRequiredService<PostgreSqlBackend>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlSchemaInitializer>());
         return builder;
     }

@@ -29,6 +29,13 @@ public sealed class PostgreSqlCoordinationOptions
     /// <value>The default value is 5 seconds. Allowed: greater than zero.</value>
     public TimeSpan NotificationCheckTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Gets or sets how long the dispatch lease of an ordered ingestion lasts without renewal: one process of a
+    /// fleet dispatches an ingestion's events, and after it crashes another takes over once its lease lapsed (at a
+    /// graceful stop it releases the lease, and another takes over at once).</summary>
+    /// <value>The default value is 15 seconds. Allowed: 1 second to 10 minutes. Renewed every third of it, so a process
+    /// that cannot reach the database for this long loses the lease.</value>
+    public TimeSpan DispatchLeaseDuration { get; set; } = TimeSpan.FromSeconds(15);
+
     internal IEnumerable<string> Validate()
     {
         string? schemaError = null;
@@ -49,6 +56,11 @@ public sealed class PostgreSqlCoordinationOptions
         if (NotificationCheckTimeout <= TimeSpan.Zero || NotificationCheckTimeout > TimeSpan.FromHours(1))
         {
             yield return $"PostgreSQL: {nameof(NotificationCheckTimeout)} is {NotificationCheckTimeout}; allowed greater than zero, at most 01:00:00.";
+        }
+
+        if (DispatchLeaseDuration < TimeSpan.FromSeconds(1) || DispatchLeaseDuration > TimeSpan.FromMinutes(10))
+        {
+            yield return $"PostgreSQL: {nameof(DispatchLeaseDuration)} is {DispatchLeaseDuration}; allowed 00:00:01 to 00:10:00.";
         }
     }
 }

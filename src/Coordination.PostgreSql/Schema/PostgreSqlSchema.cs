@@ -68,6 +68,109 @@ public static partial class PostgreSqlSchema
         end
         $fn$;
         """,
+        """
+        -- Ordered ingestion (one log per ingestion name). Events are never updated but for their state, and succeeded
+        -- ones are deleted by the retention sweep.
+        create table {s}.ingestion_events (
+            id bigint generated always as identity primary key,
+            ingestion text not null,
+            key text not null,
+            payload text not null,
+            state smallint not null default 0,
+            attempts integer not null default 0,
+            last_error text,
+            blocking_id bigint,
+            retry_at timestamptz,
+            finished_at timestamptz,
+            -- when the log accepted the event (the app's clock, as the rest of the ingestion's times), and the W3C
+            -- trace context of the request that appended it: the handling continues that trace.
+            accepted_at timestamptz not null,
+            trace_parent text
+        );
+        -- The events that are not terminal (0 pending, 1 waiting, 2 failed), per key in id order: a key's head is one
+        -- probe, the distinct keys a skip scan, a key's run a range read; held keys cost nothing.
+        create index ingestion_events_pending_by_key on {s}.ingestion_events (ingestion, key, id) where state < 3;
+        create index ingestion_events_pending on {s}.ingestion_events (ingestion, id) where state < 3;
+        create index ingestion_events_finished on {s}.ingestion_events (ingestion, finished_at) where state = 3;
+
+        create table {s}.ingestion_parked_keys (
+            ingestion text not null,
+            key text not null,
+            parked_at timestamptz not null default now(),
+            primary key (ingestion, key)
+        );
+
+        -- One dispatcher per ingestion at a time. The token grows by one whenever another process takes the lease, and a
+        -- row is never deleted (a release only ends it), so a token is never reused.
+        create table {s}.ingestion_dispatch_leases (
+            ingestion text primary key,
+            owner text not null,
+            token bigint not null,
+            expires_at timestamptz not null
+        );
+
+        -- scope is '' for anonymous requests and 'user:' followed by the user otherwise (no nulls in a primary key).
+        create table {s}.ingestion_idempotency (
+            ingestion text not null,
+            scope text not null,
+            key text not null,
+            fingerprint text not null,
+            ids bigint[] not null,
+            expires_at timestamptz not null,
+            primary key (ingestion, scope, key)
+        );
+        create index ingestion_idempotency_expiry on {s}.ingestion_idempotency (expires_at);
+
+        -- One append, one transaction, one round trip. Before inserting, it takes a transaction-scoped advisory lock per
+        -- distinct key, in the order of the lock ids (no deadlock between two appends): appends to the same key are
+        -- serialized until commit, so a key's ids are drawn from the sequence, and become visible, in id order.
+        create function {s}.append_events(
+            p_ingestion text, p_keys text[], p_payloads text[], p_trace_parents text[],
+            p_scope text, p_idempotency_key text, p_fingerprint text, p_now timestamptz, p_window interval,
+            out outcome integer, out ids bigint[])
+        language plpgsql as $fn$
+        declare
+            first_fingerprint text;
+            first_ids bigint[];
+        begin
+            if p_idempotency_key is not null then
+                delete from {s}.ingestion_idempotency
+                where ingestion = p_ingestion and scope = p_scope and key = p_idempotency_key and expires_at <= p_now;
+                insert into {s}.ingestion_idempotency (ingestion, scope, key, fingerprint, ids, expires_at)
+                values (p_ingestion, p_scope, p_idempotency_key, p_fingerprint, '{}', p_now + p_window)
+                on conflict do nothing;
+                if not found then
+                    select i.fingerprint, i.ids into first_fingerprint, first_ids from {s}.ingestion_idempotency i
+                    where i.ingestion = p_ingestion and i.scope = p_scope and i.key = p_idempotency_key;
+                    if first_fingerprint = p_fingerprint then
+                        outcome := 1;
+                        ids := first_ids;
+                    else
+                        outcome := 2;
+                        ids := '{}';
+                    end if;
+                    return;
+                end if;
+            end if;
+
+            perform pg_advisory_xact_lock(l.lock_id)
+            from (select distinct hashtextextended('coordination.ingestion/' || p_ingestion || '/' || k, 0) as lock_id
+                  from unnest(p_keys) as k order by 1) as l;
+            with inserted as (
+                insert into {s}.ingestion_events (ingestion, key, payload, accepted_at, trace_parent)
+                select p_ingestion, e.key, e.payload, p_now, e.trace_parent
+                from unnest(p_keys, p_payloads, p_trace_parents) with ordinality as e(key, payload, trace_parent, n)
+                order by e.n
+                returning id)
+            select coalesce(array_agg(i.id order by i.id), '{}') into ids from inserted i;
+            outcome := 0;
+            if p_idempotency_key is not null then
+                update {s}.ingestion_idempotency set ids = append_events.ids
+                where ingestion = p_ingestion and scope = p_scope and key = p_idempotency_key;
+            end if;
+        end
+        $fn$;
+        """,
     ];
 
     /// <summary>Gets the SQL script that creates or upgrades the schema to <see cref="LatestVersion"/>: idempotent,

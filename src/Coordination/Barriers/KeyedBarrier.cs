@@ -61,6 +61,18 @@ public sealed class KeyedBarrier
     /// (with <see cref="KeyedBarrierOptions.ThrowOnIllegalSequence"/> off).</summary>
     public long IllegalSequences => Interlocked.Read(ref _illegalSequences);
 
+    /// <summary>Forgets every entry and queued state change: an ingestion dispatcher rebuilds from its log after another
+    /// process dispatched the same log.</summary>
+    internal void Clear()
+    {
+        lock (_sync)
+        {
+            _entries.Clear();
+            _commands.Clear();
+            _drainingKeys.Clear();
+        }
+    }
+
     /// <summary>Reads the entries, the blocked keys and how long the oldest has been blocked (for metrics).</summary>
     internal (int Entries, int BlockedKeys, TimeSpan OldestBlockedAge) GetStatistics()
     {

@@ -22,4 +22,10 @@ internal static partial class IngestionLog
 
     [LoggerMessage(206, LogLevel.Error, "Ordered ingestion '{Name}' stopped before these events finished: {Ids}.", EventName = "UnfinishedIds")]
     public static partial void UnfinishedIds(ILogger logger, string name, string ids);
+
+    [LoggerMessage(215, LogLevel.Warning, "Ordered ingestion '{Name}': another process holds the dispatch lease of its log now; this process accepts events and leaves their handling to that one.", EventName = "DispatchLeaseLost")]
+    public static partial void DispatchLeaseLost(ILogger logger, string name);
+
+    [LoggerMessage(216, LogLevel.Error, "Ordered ingestion '{Name}': its log failed to append {Count} events; the request gets 503 and nothing was accepted.", EventName = "AppendFailed")]
+    public static partial void AppendFailed(ILogger logger, string name, int count, Exception exception);
 }

@@ -15,8 +15,9 @@ public static class IngestionCoordinationBuilderExtensions
 {
     /// <summary>
     /// Registers a named ordered ingestion of <typeparamref name="TEvent"/> handled by <typeparamref name="THandler"/>
-    /// (resolved from a new scope per event), with an in-memory <see cref="IEventLog"/> unless one is registered under the
-    /// same key. <see cref="OrderedIngestion{TEvent}"/> is a keyed singleton under <paramref name="name"/>; its dispatcher
+    /// (resolved from a new scope per event), with the <see cref="IEventLog"/> registered under the same key, else the
+    /// one the registered <see cref="IEventLogFactory"/> creates (<c>UsePostgreSql</c> registers one), else one in
+    /// memory. <see cref="OrderedIngestion{TEvent}"/> is a keyed singleton under <paramref name="name"/>; its dispatcher
     /// starts and stops with the host. Map its endpoints with <c>app.MapOrderedIngestion&lt;TEvent&gt;(pattern, name)</c>.
     /// </summary>
     /// <typeparam name="TEvent">The event type.</typeparam>
@@ -38,7 +39,8 @@ public static class IngestionCoordinationBuilderExtensions
         services.TryAddScoped<THandler>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton(OptionsValidation.Validator<OrderedIngestionOptions<TEvent>>(static (options, validatedName) => options.Validate(validatedName))));
         services.AddOptions<OrderedIngestionOptions<TEvent>>(name).Configure(configure).ValidateOnStart();
-        services.TryAddKeyedSingleton<IEventLog>(name, static (provider, _) => new InMemoryEventLog(provider.GetRequiredService<TimeProvider>()));
+        services.TryAddKeyedSingleton<IEventLog>(name, static (provider, key) =>
+            provider.GetService<IEventLogFactory>()?.Create((string)key!) ?? new InMemoryEventLog(provider.GetRequiredService<TimeProvider>()));
         services.AddKeyedSingleton(name, static (provider, key) =>
         {
             var ingestionName = (string)key!;

@@ -3,7 +3,8 @@ namespace Coordination.Ingestion;
 /// <summary>An <see cref="IEventLog"/> in process memory: ids are assigned under one lock, so they are visible in order by construction.</summary>
 /// <remarks>Durable only for the life of the process: on shutdown the ingestion finishes what it accepted, or logs
 /// what it could not. Pending events are indexed per key, so a key's backlog costs a read nothing while the key is
-/// held. Idempotency keys are kept in memory for their window and purged on later appends.</remarks>
+/// held. Idempotency keys are kept in memory for their window and purged on later appends and by the retention sweep,
+/// which also removes succeeded events (<see cref="DeleteSucceededAsync"/>).</remarks>
 public sealed class InMemoryEventLog : IEventLog
 {
     private readonly Lock _sync = new();
@@ -17,6 +18,9 @@ public sealed class InMemoryEventLog : IEventLog
     private readonly HashSet<string> _parked = new(StringComparer.Ordinal);
     private readonly Dictionary<(string? Scope, string Key), IdempotencyRecord> _idempotency = [];
     private readonly Queue<((string? Scope, string Key) Key, DateTimeOffset ExpiresAt)> _idempotencyExpiry = new();
+
+    // Succeeded events in the order they finished (the clock only moves forward), for the retention sweep.
+    private readonly Queue<(long Id, DateTimeOffset FinishedAt)> _succeeded = new();
     private long _nextId;
 
     /// <summary>Initializes an empty log.</summary>
@@ -45,10 +49,7 @@ public sealed class InMemoryEventLog : IEventLog
             var ids = new long[events.Count];
             for (var i = 0; i < events.Count; i++)
             {
-                var logged = new LoggedEvent(++_nextId, events[i].Key, events[i].Payload) { AcceptedAt = now, TraceParent = events[i].TraceParent };
-                _all[logged.Id] = logged;
-                AddPending(logged);
-                ids[i] = logged.Id;
+                ids[i] = Add(events[i].Key, events[i].Payload, events[i].TraceParent, now);
             }
 
             if (idempotency is not null)
@@ -135,6 +136,11 @@ public sealed class InMemoryEventLog : IEventLog
             }
 
             _all[logged.Id] = logged;
+            if (logged.State == EventState.Succeeded && previous.State != EventState.Succeeded)
+            {
+                _succeeded.Enqueue((logged.Id, _timeProvider.GetUtcNow()));
+            }
+
             if (logged.IsTerminal && !previous.IsTerminal)
             {
                 RemovePending(logged);
@@ -164,6 +170,51 @@ public sealed class InMemoryEventLog : IEventLog
         {
             return new ValueTask<IReadOnlySet<string>>(new HashSet<string>(_parked, StringComparer.Ordinal));
         }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<long?> ReplayAsync(long id, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_sync)
+        {
+            if (!_all.TryGetValue(id, out var dead) || dead.State != EventState.DeadLettered)
+            {
+                return new ValueTask<long?>((long?)null);
+            }
+
+            _all.Remove(id);
+            return new ValueTask<long?>(Add(dead.Key, dead.Payload, dead.TraceParent, _timeProvider.GetUtcNow()));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<int> DeleteSucceededAsync(DateTimeOffset finishedBefore, int max, CancellationToken cancellationToken)
+    {
+        lock (_sync)
+        {
+            PurgeExpiredIdempotencyKeys(_timeProvider.GetUtcNow());
+            var deleted = 0;
+            while (deleted < max && _succeeded.TryPeek(out var oldest) && oldest.FinishedAt < finishedBefore)
+            {
+                _succeeded.Dequeue();
+                if (_all.TryGetValue(oldest.Id, out var logged) && logged.State == EventState.Succeeded)
+                {
+                    _all.Remove(oldest.Id);
+                    deleted++;
+                }
+            }
+
+            return new ValueTask<int>(deleted);
+        }
+    }
+
+    private long Add(string key, string payload, string? traceParent, DateTimeOffset acceptedAt)
+    {
+        var logged = new LoggedEvent(++_nextId, key, payload) { AcceptedAt = acceptedAt, TraceParent = traceParent };
+        _all[logged.Id] = logged;
+        AddPending(logged);
+        return logged.Id;
     }
 
     private void AddPending(LoggedEvent logged)

@@ -34,6 +34,14 @@ internal sealed class IngestionDispatcher
     private readonly CancellationTokenSource _stopNow = new();
     private volatile bool _stopping;
     private Task? _run;
+    private Func<CancellationToken, Task>? _rebuild;
+
+    private const int SweepPageSize = 1000;
+
+    private DateTimeOffset _nextSweep = DateTimeOffset.MinValue;
+
+    // The dispatch lease the barrier and the parked keys were rebuilt under; null while another process dispatches.
+    private long? _leaseToken;
 
     public IngestionDispatcher(string name, IEventLog log, KeyedBarrier barrier, IngestionRunner runner, IngestionSettings settings, TimeProvider timeProvider, IngestionMetrics? metrics, ILogger logger)
     {
@@ -50,7 +58,13 @@ internal sealed class IngestionDispatcher
 
     public void Wake() => _signal.Wake();
 
-    public void Start(Func<CancellationToken, Task> initialize) => _run ??= Task.Run(() => RunAsync(initialize));
+    /// <summary>Starts the loop; <paramref name="rebuild"/> reloads the parked keys, whenever the dispatch lease is
+    /// acquired (at the first pass, and after another process dispatched the log).</summary>
+    public void Start(Func<CancellationToken, Task> rebuild)
+    {
+        _rebuild = rebuild;
+        _run ??= Task.Run(RunAsync);
+    }
 
     /// <summary>Finishes what is dispatchable (everything but parked keys, retries included), then returns
     /// <see langword="true"/>; when <paramref name="deadline"/> fires first, cancels the handlers and returns
@@ -74,9 +88,8 @@ internal sealed class IngestionDispatcher
         return false;
     }
 
-    private async Task RunAsync(Func<CancellationToken, Task> initialize)
+    private async Task RunAsync()
     {
-        await RetryUntilDoneAsync(initialize).ConfigureAwait(false);
         var work = Channel.CreateUnbounded<KeyRun>(new UnboundedChannelOptions { SingleWriter = true });
         var workers = Enumerable.Range(0, _settings.Workers).Select(_ => Task.Run(() => WorkAsync(work.Reader))).ToArray();
         var failures = 0;
@@ -87,7 +100,9 @@ internal sealed class IngestionDispatcher
             try
             {
                 dispatched = await PassAsync(work.Writer).ConfigureAwait(false);
-                if (stopping && _inFlight.IsEmpty && await NothingLeftAsync().ConfigureAwait(false))
+                await SweepIfDueAsync().ConfigureAwait(false);
+                // A process without the lease leaves the log's events to the one that has it.
+                if (stopping && _inFlight.IsEmpty && (_leaseToken is null || await NothingLeftAsync().ConfigureAwait(false)))
                 {
                     work.Writer.Complete();
                     await Task.WhenAll(workers).ConfigureAwait(false);
@@ -117,29 +132,6 @@ internal sealed class IngestionDispatcher
         work.Writer.TryComplete();
     }
 
-    /// <summary>Runs a step until it succeeds or the stop gives up, logging each failure and backing off.</summary>
-    private async Task RetryUntilDoneAsync(Func<CancellationToken, Task> step)
-    {
-        for (var failures = 0; !_stopNow.IsCancellationRequested; failures++)
-        {
-            try
-            {
-                await step(_stopNow.Token).ConfigureAwait(false);
-                return;
-            }
-            catch (Exception exception)
-            {
-                if (_stopNow.IsCancellationRequested)
-                {
-                    return;
-                }
-
-                IngestionLog.DispatcherFailed(_logger, _name, exception);
-                await _signal.WaitAsync(AfterFailures(failures), _stopNow.Token).ConfigureAwait(false);
-            }
-        }
-    }
-
     /// <summary>The poll interval, doubled per consecutive failure up to 64 times: a log that is down is not hammered.</summary>
     private TimeSpan AfterFailures(int failures) => _settings.PollInterval * Math.Pow(2, Math.Min(failures, 6));
 
@@ -151,6 +143,11 @@ internal sealed class IngestionDispatcher
         foreach (var key in finished)
         {
             _inFlight.TryRemove(KeyValuePair.Create(key, true));
+        }
+
+        if (!await HoldLeaseAsync().ConfigureAwait(false))
+        {
+            return false;
         }
 
         var freeRuns = _settings.MaxRunsInFlight - _inFlight.Count;
@@ -181,6 +178,58 @@ internal sealed class IngestionDispatcher
         }
 
         return dispatched;
+    }
+
+    /// <summary>Removes the succeeded events older than the retention, a page at a time; only the process that
+    /// dispatches sweeps, so a fleet sweeps once.</summary>
+    private async Task SweepIfDueAsync()
+    {
+        var now = _timeProvider.GetUtcNow();
+        if (_leaseToken is null || now < _nextSweep)
+        {
+            return;
+        }
+
+        _nextSweep = now + _settings.SweepInterval;
+        int deleted;
+        do
+        {
+            deleted = await _log.DeleteSucceededAsync(now - _settings.SucceededRetention, SweepPageSize, _stopNow.Token).ConfigureAwait(false);
+        }
+        while (deleted == SweepPageSize);
+    }
+
+    /// <summary>Acquires or renews the dispatch lease; returns whether this process may dispatch now. Under a new lease
+    /// (another process dispatched in between, or this is the first pass) the barrier and the parked keys are rebuilt
+    /// from the log, once the runs of the old lease have finished (their saves are rejected by the log).</summary>
+    private async Task<bool> HoldLeaseAsync()
+    {
+        var token = await _log.AcquireDispatchLeaseAsync(_stopNow.Token).ConfigureAwait(false);
+        if (token is null)
+        {
+            if (_leaseToken is not null)
+            {
+                IngestionLog.DispatchLeaseLost(_logger, _name);
+                _leaseToken = null;
+            }
+
+            return false;
+        }
+
+        if (token == _leaseToken)
+        {
+            return true;
+        }
+
+        if (!_inFlight.IsEmpty)
+        {
+            return false;
+        }
+
+        _barrier.Clear();
+        await _rebuild!(_stopNow.Token).ConfigureAwait(false);
+        _leaseToken = token;
+        return true;
     }
 
     /// <summary>Enters a key's events in id order, up to the first one the barrier rejects; the rest of the key waits

@@ -8,8 +8,12 @@ internal sealed record IngestionSettings(
     bool ParkOnTerminalFailure,
     int Workers,
     int BatchSize,
-    TimeSpan PollInterval)
+    TimeSpan PollInterval,
+    TimeSpan SucceededRetention)
 {
+    /// <summary>How often the dispatcher removes succeeded events older than <see cref="SucceededRetention"/>.</summary>
+    public TimeSpan SweepInterval => SucceededRetention < TimeSpan.FromMinutes(1) ? SucceededRetention : TimeSpan.FromMinutes(1);
+
     /// <summary>The most runs (keys) in the workers at once, running or queued: enough to keep every worker busy while
     /// the dispatcher reads, few enough that the keys it holds stay a short list in its query.</summary>
     public int MaxRunsInFlight => 2 * Workers;

@@ -29,6 +29,10 @@ public sealed record LoggedEvent(long Id, string Key, string Payload)
     /// <value><see langword="null"/> when the append was not traced.</value>
     public string? TraceParent { get; init; }
 
+    /// <summary>Gets the dispatch lease the event was read under (<see cref="IEventLog.AcquireDispatchLeaseAsync"/>), which
+    /// fences the saves of its new states; <see langword="null"/> when it was not read for dispatch.</summary>
+    public long? LeaseToken { get; init; }
+
     /// <summary>Gets whether the event reached a terminal state.</summary>
     public bool IsTerminal => State is EventState.Succeeded or EventState.DeadLettered;
 }

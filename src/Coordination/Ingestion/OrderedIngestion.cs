@@ -24,6 +24,7 @@ public sealed class OrderedIngestion<TEvent>
     private readonly string _name;
     private readonly IEventLog _log;
     private readonly Func<TEvent, string?> _keySelector;
+    private readonly int _maxKeyLength;
     private readonly JsonTypeInfo<TEvent> _typeInfo;
     private readonly TimeSpan _shutdownTimeout;
     private readonly TimeProvider _timeProvider;
@@ -51,6 +52,7 @@ public sealed class OrderedIngestion<TEvent>
         _name = name;
         _log = log;
         _keySelector = options.KeySelector!;
+        _maxKeyLength = options.MaxKeyLength;
         _typeInfo = (JsonTypeInfo<TEvent>)serializerOptions.GetTypeInfo(typeof(TEvent));
         _shutdownTimeout = shutdownTimeout;
         _timeProvider = timeProvider ?? TimeProvider.System;
@@ -66,7 +68,8 @@ public sealed class OrderedIngestion<TEvent>
             options.OnTerminalFailure == TerminalFailureAction.ParkKey,
             options.Workers,
             options.BatchSize,
-            options.PollInterval);
+            options.PollInterval,
+            options.SucceededEventRetention);
         // An illegal sequence (a log returning a key's events out of order) holds that key and is counted in
         // coordination.barrier.illegal_sequences; thrown, it would fail every pass and stop every key.
         var barrier = new KeyedBarrier(
@@ -97,6 +100,7 @@ public sealed class OrderedIngestion<TEvent>
     /// <returns>The ids of the appended events, in order.</returns>
     /// <exception cref="ArgumentException">An event is null, has no key, or its key selector threw; the message names its index.</exception>
     /// <exception cref="IngestionStoppedException">The ingestion is stopping.</exception>
+    /// <exception cref="IngestionUnavailableException">The log failed; nothing was appended.</exception>
     public async ValueTask<IReadOnlyList<long>> AppendAsync(IReadOnlyList<TEvent> events, CancellationToken cancellationToken = default) =>
         (await AppendAsync(events, idempotency: null, cancellationToken).ConfigureAwait(false)).Ids;
 
@@ -119,6 +123,23 @@ public sealed class OrderedIngestion<TEvent>
         return released;
     }
 
+    /// <summary>Replays a dead-lettered event: a copy with a new id is appended (handled after its key's pending events,
+    /// in order) and the dead letter is removed, in one step.</summary>
+    /// <param name="id">The id of the dead-lettered event.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The id of the copy, or <see langword="null"/> when there is no dead-lettered event with that id.</returns>
+    public async ValueTask<long?> ReplayAsync(long id, CancellationToken cancellationToken = default)
+    {
+        var copy = await _log.ReplayAsync(id, cancellationToken).ConfigureAwait(false);
+        if (copy is not null)
+        {
+            _metrics?.Events(_name, "accepted");
+            _dispatcher.Wake();
+        }
+
+        return copy;
+    }
+
     /// <summary>Appends events, idempotently when <paramref name="idempotency"/> is given.</summary>
     internal async ValueTask<AppendResult> AppendAsync(IReadOnlyList<TEvent> events, IdempotentAppend? idempotency, CancellationToken cancellationToken)
     {
@@ -130,7 +151,18 @@ public sealed class OrderedIngestion<TEvent>
 
         try
         {
-            var result = await _log.AppendAsync(ToNewEvents(events), idempotency, cancellationToken).ConfigureAwait(false);
+            var entries = ToNewEvents(events);
+            AppendResult result;
+            try
+            {
+                result = await _log.AppendAsync(entries, idempotency, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                IngestionLog.AppendFailed(_logger, _name, entries.Length, exception);
+                throw new IngestionUnavailableException($"Ordered ingestion '{_name}' could not make the events durable: its log failed ({exception.GetType().Name}); nothing was accepted. Retry later.", exception);
+            }
+
             if (result.Outcome == AppendOutcome.Appended)
             {
                 _metrics?.Events(_name, "accepted", result.Ids.Count);
@@ -199,13 +231,8 @@ public sealed class OrderedIngestion<TEvent>
         }
     }
 
-    private async Task LoadParkedKeysAsync(CancellationToken cancellationToken)
-    {
-        foreach (var key in await _log.ParkedKeysAsync(cancellationToken).ConfigureAwait(false))
-        {
-            _parked.Park(key);
-        }
-    }
+    private async Task LoadParkedKeysAsync(CancellationToken cancellationToken) =>
+        _parked.ReplaceWith(await _log.ParkedKeysAsync(cancellationToken).ConfigureAwait(false));
 
     /// <summary>Reads each event's key and payload. The errors carry no parameter name: their message goes to the client as is.</summary>
     private NewEvent[] ToNewEvents(IReadOnlyList<TEvent> events)
@@ -229,6 +256,11 @@ public sealed class OrderedIngestion<TEvent>
             if (string.IsNullOrEmpty(key))
             {
                 throw new ArgumentException($"Event {i} has no key: the key selector of ingestion '{_name}' returned an empty value.", innerException: null);
+            }
+
+            if (key.Length > _maxKeyLength)
+            {
+                throw new ArgumentException($"Event {i} has a key of {key.Length} characters; ingestion '{_name}' accepts keys of at most {_maxKeyLength} (MaxKeyLength).", innerException: null);
             }
 
             entries[i] = new NewEvent(key, JsonSerializer.Serialize(ingested, _typeInfo)) { TraceParent = traceParent };

@@ -49,6 +49,18 @@ public sealed class OrderedIngestionOptions<TEvent>
     /// <value>The default value is 24 hours. Allowed: 1 second to 30 days.</value>
     public TimeSpan IdempotencyWindow { get; set; } = TimeSpan.FromHours(24);
 
+    /// <summary>Gets or sets the longest ordering key accepted, in characters; an event with a longer key is refused
+    /// (400) with nothing of its request appended.</summary>
+    /// <value>The default value is 256. Allowed: 1 to 512 (a key is indexed by a durable log: 512 characters of UTF-8
+    /// stay within PostgreSQL's limit for an index entry).</value>
+    public int MaxKeyLength { get; set; } = 256;
+
+    /// <summary>Gets or sets how long a succeeded event stays in the log (for its status URL) before the dispatcher's
+    /// sweep removes it; dead letters stay until they are replayed.</summary>
+    /// <value>The default value is 1 hour. Allowed: 1 second to 365 days. The sweep runs every minute (or every
+    /// retention, when shorter), on the process that dispatches.</value>
+    public TimeSpan SucceededEventRetention { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>Gets or sets how many events of one key may be in the workers at once while the key drains after a dead letter.</summary>
     /// <value>The default value is 1. Allowed: at least 1.</value>
     public int DrainConcurrencyLimit { get; set; } = 1;
@@ -62,6 +74,16 @@ public sealed class OrderedIngestionOptions<TEvent>
         if (KeySelector is null)
         {
             yield return $"Ordered ingestion '{name}': {nameof(KeySelector)} is not set; it must read the ordering key from an event.";
+        }
+
+        if (SucceededEventRetention < TimeSpan.FromSeconds(1) || SucceededEventRetention > TimeSpan.FromDays(365))
+        {
+            yield return $"Ordered ingestion '{name}': {nameof(SucceededEventRetention)} is {SucceededEventRetention}; allowed 00:00:01 to 365.00:00:00.";
+        }
+
+        if (MaxKeyLength is < 1 or > 512)
+        {
+            yield return $"Ordered ingestion '{name}': {nameof(MaxKeyLength)} is {MaxKeyLength}; allowed 1 to 512.";
         }
 
         if (MaxAttempts is < 1 or > 1000)

@@ -15,6 +15,23 @@ internal sealed class ParkedKeys(TimeProvider timeProvider)
 
     public void Release(string key) => _since.TryRemove(key, out _);
 
+    /// <summary>Makes the set the log's: keys no longer parked are released, new ones parked from now.</summary>
+    public void ReplaceWith(IReadOnlySet<string> keys)
+    {
+        foreach (var key in _since.Keys)
+        {
+            if (!keys.Contains(key))
+            {
+                Release(key);
+            }
+        }
+
+        foreach (var key in keys)
+        {
+            Park(key);
+        }
+    }
+
     /// <summary>How long the key parked longest ago has been parked; zero when none is.</summary>
     public TimeSpan OldestAge()
     {

@@ -2,20 +2,22 @@ using Coordination.Ingestion;
 
 namespace Coordination.Tests.Ingestion;
 
-/// <summary>The in-memory log's reads: what the dispatcher sees, and the full list of what is unfinished.</summary>
-public sealed class InMemoryEventLogTests
+/// <summary>The event-log conformance suite on the in-memory log, and its reads over long backlogs.</summary>
+public sealed class InMemoryEventLogTests : EventLogConformanceTests
 {
     private static readonly DateTimeOffset Now = new(2026, 12, 3, 8, 0, 0, TimeSpan.Zero);
+
+    protected override IEventLog CreateLog(TimeProvider time) => new InMemoryEventLog(time);
 
     [Fact]
     public async Task ReadDispatchable_SkipsHeldParkedAndBackingOffKeys_HoweverLongTheirBacklog()
     {
         var log = new InMemoryEventLog();
-        var backingOff = await AppendAsync(log, "backing-off", 100);
-        await AppendAsync(log, "held", 100);
-        await AppendAsync(log, "parked", 100);
-        var x = await AppendAsync(log, "x", 2);
-        var y = await AppendAsync(log, "y", 1);
+        var backingOff = await AppendManyAsync(log, "backing-off", 100);
+        await AppendManyAsync(log, "held", 100);
+        await AppendManyAsync(log, "parked", 100);
+        var x = await AppendManyAsync(log, "x", 2);
+        var y = await AppendManyAsync(log, "y", 1);
         var head = (await log.GetAsync(backingOff[0], default))!;
         await log.SaveStateAsync(head with { State = EventState.Failed, Attempts = 1, RetryAt = Now.AddMinutes(1) }, default);
         await log.SetParkedAsync("parked", parked: true, default);
@@ -34,7 +36,7 @@ public sealed class InMemoryEventLogTests
     public async Task ReadPending_PagesThroughEveryUnfinishedEvent_ParkedAndBackingOffIncluded()
     {
         var log = new InMemoryEventLog();
-        var ids = await AppendAsync(log, "a", 7);
+        var ids = await AppendManyAsync(log, "a", 7);
         await log.SetParkedAsync("a", parked: true, default);
         await log.SaveStateAsync((await log.GetAsync(ids[2], default))! with { State = EventState.Succeeded }, default);
         await log.SaveStateAsync((await log.GetAsync(ids[3], default))! with { State = EventState.Failed, RetryAt = Now }, default);
@@ -47,6 +49,6 @@ public sealed class InMemoryEventLogTests
         Assert.Empty(await log.ReadPendingAsync(ids[6], 4, default));
     }
 
-    private static async Task<IReadOnlyList<long>> AppendAsync(InMemoryEventLog log, string key, int count) =>
+    private static async Task<IReadOnlyList<long>> AppendManyAsync(InMemoryEventLog log, string key, int count) =>
         (await log.AppendAsync([.. Enumerable.Range(0, count).Select(i => new NewEvent(key, $"{{\"n\":{i}}}"))], idempotency: null, default)).Ids;
 }

@@ -40,6 +40,54 @@ public sealed class OrderedIngestionEndpointTests
         Assert.Null(await app.Ingestion().GetAsync(1));
     }
 
+    [Fact]
+    public async Task KeyLongerThanMaxKeyLength_Gets400NamingTheLimit_AndNothingIsAppended()
+    {
+        await using var app = IngestionTestApp.Create(o => o.MaxKeyLength = 10);
+        var client = app.CreateClient();
+
+        var atLimit = await client.PostAsJsonAsync("/events", new[] { new ScriptedEvent(new string('k', 10), 1, "ok") });
+        var response = await client.PostAsJsonAsync("/events", new[] { new ScriptedEvent("fine", 1, "ok"), new ScriptedEvent(new string('k', 11), 2, "ok") });
+
+        Assert.Equal(HttpStatusCode.Accepted, atLimit.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("Event 1 has a key of 11 characters; ingestion 'events' accepts keys of at most 10 (MaxKeyLength).", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Null(await app.Ingestion().GetAsync(2));
+    }
+
+    [Fact]
+    public async Task LogThatFails_Gets503WithRetryAfter_AndTheNextRequestIsAccepted()
+    {
+        var log = new FailingAppendLog();
+        await using var app = IngestionTestApp.Create(services: s => s.AddKeyedSingleton<IEventLog>("events", log));
+        var client = app.CreateClient();
+
+        var failed = await client.PostAsJsonAsync("/events", new[] { new ScriptedEvent("a", 1, "ok") });
+        log.Fail = false;
+        var accepted = await client.PostAsJsonAsync("/events", new[] { new ScriptedEvent("a", 1, "ok") });
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, failed.StatusCode);
+        Assert.Equal("application/problem+json", failed.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("1", failed.Headers.GetValues("Retry-After").Single());
+        Assert.Contains("could not make the events durable", await failed.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+    }
+
+    [Fact]
+    public async Task BodyThatIsNotJson_Gets415_AndNothingIsAppended()
+    {
+        await using var app = IngestionTestApp.Create();
+        var client = app.CreateClient();
+
+        var response = await client.PostAsync("/events", new StringContent("""{"account":"a","sequence":1,"script":"ok"}""", Encoding.UTF8, "text/plain"));
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("accepts application/json", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Null(await app.Ingestion().GetAsync(1));
+    }
+
     [Theory]
     [InlineData("tenant/a", false)]
     [InlineData("tenant/a%2Fb", true)] // a literal "%2F" too: only the raw request target (Kestrel) tells it from a slash
@@ -60,5 +108,32 @@ public sealed class OrderedIngestionEndpointTests
 
         Assert.Equal(HttpStatusCode.NoContent, release.StatusCode);
         Gate.WaitUntil(() => client.Status(ids[1]).State == "Succeeded", "the released key goes on");
+    }
+
+    /// <summary>An in-memory log whose appends fail while <see cref="Fail"/> is set, like a database that is down.</summary>
+    private sealed class FailingAppendLog : IEventLog
+    {
+        private readonly InMemoryEventLog _inner = new();
+
+        public volatile bool Fail = true;
+
+        public ValueTask<AppendResult> AppendAsync(IReadOnlyList<NewEvent> events, IdempotentAppend? idempotency, CancellationToken cancellationToken) =>
+            Fail ? throw new TimeoutException("the database is down") : _inner.AppendAsync(events, idempotency, cancellationToken);
+
+        public ValueTask<IReadOnlyList<LoggedEvent>> ReadDispatchableAsync(DispatchQuery query, CancellationToken cancellationToken) => _inner.ReadDispatchableAsync(query, cancellationToken);
+
+        public ValueTask<IReadOnlyList<LoggedEvent>> ReadPendingAsync(long afterId, int max, CancellationToken cancellationToken) => _inner.ReadPendingAsync(afterId, max, cancellationToken);
+
+        public ValueTask<LoggedEvent?> GetAsync(long id, CancellationToken cancellationToken) => _inner.GetAsync(id, cancellationToken);
+
+        public ValueTask SaveStateAsync(LoggedEvent logged, CancellationToken cancellationToken) => _inner.SaveStateAsync(logged, cancellationToken);
+
+        public ValueTask<bool> SetParkedAsync(string key, bool parked, CancellationToken cancellationToken) => _inner.SetParkedAsync(key, parked, cancellationToken);
+
+        public ValueTask<IReadOnlySet<string>> ParkedKeysAsync(CancellationToken cancellationToken) => _inner.ParkedKeysAsync(cancellationToken);
+
+        public ValueTask<long?> ReplayAsync(long id, CancellationToken cancellationToken) => _inner.ReplayAsync(id, cancellationToken);
+
+        public ValueTask<int> DeleteSucceededAsync(DateTimeOffset finishedBefore, int max, CancellationToken cancellationToken) => _inner.DeleteSucceededAsync(finishedBefore, max, cancellationToken);
     }
 }

@@ -142,5 +142,9 @@ public sealed class OrderedIngestionLivenessTests
         public ValueTask<bool> SetParkedAsync(string key, bool parked, CancellationToken cancellationToken) => inner.SetParkedAsync(key, parked, cancellationToken);
 
         public ValueTask<IReadOnlySet<string>> ParkedKeysAsync(CancellationToken cancellationToken) => inner.ParkedKeysAsync(cancellationToken);
+
+        public ValueTask<long?> ReplayAsync(long id, CancellationToken cancellationToken) => inner.ReplayAsync(id, cancellationToken);
+
+        public ValueTask<int> DeleteSucceededAsync(DateTimeOffset finishedBefore, int max, CancellationToken cancellationToken) => inner.DeleteSucceededAsync(finishedBefore, max, cancellationToken);
     }
 }

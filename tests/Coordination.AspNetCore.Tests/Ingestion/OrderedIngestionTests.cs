@@ -148,6 +148,48 @@ public sealed class OrderedIngestionTests
     }
 
     [Fact]
+    public async Task Replay_OfADeadLetter_HandlesACopyAfterTheKeysLaterEvents_AndOnlyADeadLetterCanBeReplayed()
+    {
+        await using var app = IngestionTestApp.Create();
+        var client = app.CreateClient();
+        var ids = await client.PostAsync(new ScriptedEvent("r", 1, "permanent"), new ScriptedEvent("r", 2, "ok"));
+        Gate.WaitUntil(() => client.Status(ids[1]).State == "Succeeded", "the key goes on after the dead letter");
+
+        var replay = await client.PostAsync($"/events/{ids[0]}/replay", null);
+        var copy = (await replay.Content.ReadFromJsonAsync<IngestionTestApp.Accepted>())!;
+
+        Assert.Equal(HttpStatusCode.Accepted, replay.StatusCode);
+        Assert.Equal($"/events/{copy.Ids[0]}", replay.Headers.Location?.OriginalString);
+        Assert.True(copy.Ids[0] > ids[1]);
+        Gate.WaitUntil(() => client.Status(copy.Ids[0]).State == "DeadLettered", "the copy is handled (and fails for good again)");
+        Assert.Equal([(ids[0], "permanent"), (ids[1], "succeeded"), (copy.Ids[0], "permanent")], app.Journal().CallsOf("r"));
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/events/{ids[0]}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await client.PostAsync($"/events/{ids[1]}/replay", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.PostAsync($"/events/{ids[0]}/replay", null)).StatusCode);
+    }
+
+    [Fact]
+    public async Task SucceededEvents_AreSweptAfterTheirRetention_DeadLettersStay()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var app = IngestionTestApp.Create(o => o.SucceededEventRetention = TimeSpan.FromMinutes(5), time);
+        var client = app.CreateClient();
+        var ids = await client.PostAsync(new ScriptedEvent("s", 1, "ok"), new ScriptedEvent("t", 1, "permanent"));
+        Gate.WaitUntil(() => client.Status(ids[0]).State == "Succeeded" && client.Status(ids[1]).State == "DeadLettered", "both are terminal");
+
+        time.Advance(TimeSpan.FromMinutes(4));
+        Assert.Equal("Succeeded", client.Status(ids[0]).State);
+        Gate.WaitUntil(
+            () =>
+            {
+                time.Advance(TimeSpan.FromSeconds(10));
+                return client.GetAsync($"/events/{ids[0]}").GetAwaiter().GetResult().StatusCode == HttpStatusCode.NotFound;
+            },
+            "the succeeded event is swept");
+        Assert.Equal("DeadLettered", client.Status(ids[1]).State);
+    }
+
+    [Fact]
     public async Task Stop_FinishesEverythingAccepted_AndRefusesNewEvents()
     {
         await using var app = IngestionTestApp.Create();

@@ -23,6 +23,11 @@ internal sealed class ChildProcess : IAsyncDisposable
     public static Task<ChildProcess> StartWorkerAsync(string schema, string mode, int concurrency, int leaseSeconds) =>
         StartAsync("Coordination.PostgreSql.TestWorker.dll", [TestDatabase.ConnectionString, schema, mode, $"{concurrency}", $"{leaseSeconds}"], environment: [], ready: line => line == "ready");
 
+    /// <summary>A test worker running the ordered ingestion "steps" on <paramref name="schema"/>: it prints "failed 12"
+    /// and "handled 12", and records each handling in <c>{schema}.handled</c>.</summary>
+    public static Task<ChildProcess> StartIngestionWorkerAsync(string schema, int workers, int leaseSeconds, int retryMilliseconds) =>
+        StartAsync("Coordination.PostgreSql.TestWorker.dll", [TestDatabase.ConnectionString, schema, "ingest", $"{workers}", $"{leaseSeconds}", $"{retryMilliseconds}"], environment: [], ready: line => line == "ready");
+
     /// <summary>Starts <c>dotnet exec <paramref name="assembly"/></c> and waits for the line that says it is ready.</summary>
     public static async Task<ChildProcess> StartAsync(string assembly, IEnumerable<string> arguments, IEnumerable<KeyValuePair<string, string>> environment, Func<string, bool> ready)
     {

@@ -35,6 +35,39 @@ public sealed class DatabaseRestartTests
         Assert.True(await TestQueue.CountAsync($"select count(*) from \"{schema}\".completions where pid = {second.Id}") > 0);
     }
 
+    [Fact]
+    public async Task DatabaseRestart_WhileTwoProcessesIngest_NothingAcceptedIsLost_EachKeyInIdOrder()
+    {
+        var restart = Environment.GetEnvironmentVariable("COORDINATION_TEST_POSTGRES_RESTART")
+            ?? throw new InvalidOperationException("COORDINATION_TEST_POSTGRES_RESTART is not set: run the tests with eng/test.sh, which owns the server it restarts.");
+        var (schema, log) = await IngestionCrashTests.CreateAsync();
+        await using var first = await ChildProcess.StartIngestionWorkerAsync(schema, workers: 8, leaseSeconds: 2, retryMilliseconds: 100);
+        await using var second = await ChildProcess.StartIngestionWorkerAsync(schema, workers: 8, leaseSeconds: 2, retryMilliseconds: 100);
+        var appended = new List<long>();
+        for (var n = 0; n < 50; n++)
+        {
+            appended.AddRange(await IngestionCrashTests.AppendAsync(log, [.. Enumerable.Range(0, 10).Select(key => ($"k{key}", n, n % 7 == 3 ? "retry" : "ok"))]));
+        }
+
+        await WaitUntilAsync(async () => await IngestionCrashTests.CountAsync($"select count(*) from \"{schema}\".handled") >= 100);
+        using (var pgCtl = System.Diagnostics.Process.Start("bash", [restart]))
+        {
+            await pgCtl.WaitForExitAsync();
+            Assert.Equal(0, pgCtl.ExitCode);
+        }
+
+        TestDatabase.DataSource.Clear();
+        for (var n = 50; n < 60; n++)
+        {
+            appended.AddRange(await IngestionCrashTests.AppendAsync(log, [.. Enumerable.Range(0, 10).Select(key => ($"k{key}", n, "ok"))]));
+        }
+
+        await WaitUntilAsync(async () => await IngestionCrashTests.CountAsync($"select count(distinct event_id) from \"{schema}\".handled") == appended.Count);
+        var handled = await IngestionCrashTests.HandledAsync(schema);
+        Assert.Equal(appended.Order(), handled.Select(h => h.Id).Distinct().Order());
+        IngestionCrashTests.AssertEachKeyInIdOrder(handled);
+    }
+
     /// <summary>Polls the database (another process's progress has no event to wait on) until the condition holds.</summary>
     private static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
