@@ -19,6 +19,7 @@ public sealed class OtlpExportTests
     {
         // Arrange: a stand-in collector on a loopback socket that records the OTLP/HTTP paths it receives.
         var received = new ConcurrentDictionary<string, int>();
+        var both = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var collectorBuilder = WebApplication.CreateSlimBuilder();
         collectorBuilder.WebHost.UseUrls("http://127.0.0.1:0");
         collectorBuilder.Logging.ClearProviders();
@@ -26,6 +27,11 @@ public sealed class OtlpExportTests
         collector.MapPost("/v1/{signal}", (string signal) =>
         {
             received.AddOrUpdate(signal, 1, (_, n) => n + 1);
+            if (received.ContainsKey("metrics") && received.ContainsKey("traces"))
+            {
+                both.TrySetResult();
+            }
+
             return Results.Ok();
         });
         await collector.StartAsync();
@@ -43,12 +49,7 @@ public sealed class OtlpExportTests
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/products?category=otlp")).StatusCode);
 
         // Assert: both signals arrive (metrics every 200 ms, spans every 100 ms, as configured below).
-        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        while (!(received.ContainsKey("metrics") && received.ContainsKey("traces")) && !deadline.IsCancellationRequested)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(100), CancellationToken.None);
-        }
-
+        await both.Task.WaitAsync(TimeSpan.FromMinutes(1)).ContinueWith(_ => { }, TaskScheduler.Default);
         Assert.True(received.ContainsKey("metrics") && received.ContainsKey("traces"), $"The collector received: {string.Join(", ", received.Keys)}.");
     }
 
