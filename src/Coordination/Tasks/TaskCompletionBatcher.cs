@@ -31,7 +31,9 @@ internal sealed class TaskCompletionBatcher
     /// <exception cref="LeaseLostException">The task is gone or was claimed since.</exception>
     public Task CompleteAsync(TaskItem task)
     {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Continuations run on the writing loop (they only count and log), so a completion is counted before
+        // CloseAsync returns: a worker's stop then reports every task it completed.
+        var done = new TaskCompletionSource();
         if (!_pending.Writer.TryWrite((task, done)))
         {
             // Closed: the worker is disposed; complete this one alone.

@@ -227,11 +227,15 @@ internal sealed class TaskWorker : IAsyncDisposable
 
     /// <summary>Deletes a handled task together with the other completions waiting (group commit). A task that is gone
     /// was completed by its own handler, in the handler's transaction (the exactly-once pattern): that is a completion too.</summary>
-    private async Task CompleteAsync(TaskItem task)
+    private async Task CompleteAsync(TaskItem task, Action releaseSlot)
     {
+        // Queued before the slot goes back: a stop that has every slot back then finds every completion queued, and
+        // closing the batcher waits for them all to be written (and counted).
+        var completing = _completions.CompleteAsync(task);
+        releaseSlot();
         try
         {
-            await _completions.CompleteAsync(task).ConfigureAwait(false);
+            await completing.ConfigureAwait(false);
         }
         catch (LeaseLostException exception) when (exception.TaskGone)
         {
@@ -250,8 +254,7 @@ internal sealed class TaskWorker : IAsyncDisposable
         try
         {
             await _queue.Store.RunWithLeaseAsync(task, handle, _options.EffectiveHeartbeat, _options.LeaseDuration, _timeProvider, _abort.Token).ConfigureAwait(false);
-            releaseSlot();
-            await CompleteAsync(task).ConfigureAwait(false);
+            await CompleteAsync(task, releaseSlot).ConfigureAwait(false);
             return;
         }
         catch (OperationCanceledException) when (_abort.IsCancellationRequested)
