@@ -1,6 +1,8 @@
 using Coordination.AspNetCore;
 using Coordination.Batching;
+using Coordination.PostgreSql;
 using Coordination.Tasks;
+using Npgsql;
 using WebApi;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -14,8 +16,26 @@ builder.Services.AddProblemDetails();
 builder.Services.AddSingleton<RunCounter>();
 builder.Services.AddSingleton<Catalog>();
 builder.Services.AddSingleton<CounterDatabase>();
-builder.Services.AddSingleton<Ledger>();
 builder.Services.AddSingleton<Outbox>();
+
+// In memory by default. With ConnectionStrings:Coordination set, the task queues and the order events live in
+// PostgreSQL: they survive restarts, and every instance of the service on the same database shares them (the schema
+// is created at startup). The "Coordination" section configures the backend (Schema, DispatchLeaseDuration, ...), and
+// the ledger the order events feed lives in the same database.
+var connectionString = builder.Configuration.GetConnectionString("Coordination");
+if (connectionString is { Length: > 0 })
+{
+    var schema = builder.Configuration["Coordination:Schema"] ?? PostgreSqlSchema.DefaultSchema;
+    builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+    builder.Services.AddSingleton(services => new PostgreSqlLedger(services.GetRequiredService<NpgsqlDataSource>(), schema));
+    builder.Services.AddSingleton<ILedger>(services => services.GetRequiredService<PostgreSqlLedger>());
+    builder.Services.AddHostedService(services => services.GetRequiredService<PostgreSqlLedger>()); // before the handlers start
+}
+else
+{
+    builder.Services.AddSingleton<ILedger, InMemoryLedger>();
+}
+
 builder.Services.AddKeyedCoordination(coord =>
 {
     // The default policy: tag each response with X-SingleFlight so the demo shows who led and who followed.
@@ -42,11 +62,9 @@ builder.Services.AddKeyedCoordination(coord =>
     coord.AddTaskQueue("emails", options => options.RetryBackoff = TimeSpan.FromMilliseconds(200))
         .AddWorker<SendEmailHandler>(options => options.Concurrency = 4);
 
-    // In memory by default. With ConnectionStrings:Coordination set, the task queues live in PostgreSQL: they survive
-    // restarts, and every instance of the service on the same database shares them (the schema is created at startup).
-    if (builder.Configuration.GetConnectionString("Coordination") is { Length: > 0 } connectionString)
+    if (connectionString is { Length: > 0 })
     {
-        coord.UsePostgreSql(connectionString, options => options.Schema = builder.Configuration["Coordination:Schema"] ?? options.Schema);
+        coord.UsePostgreSql(options => builder.Configuration.GetSection("Coordination").Bind(options)); // the data source above
     }
 });
 
@@ -84,7 +102,7 @@ app.MapPost("/counters/{id}/increment", async (string id, [FromKeyedServices("co
 // POST one order event or an array → 202 with ids and status URLs; GET /orders/events/{id} → state, attempts,
 // last error, blocking id; POST /orders/events/keys/{account}/release → releases a parked account.
 app.MapOrderedIngestion<OrderEvent>("/orders/events", "orders");
-app.MapGet("/balances", (Ledger ledger) => ledger.Balances());
+app.MapGet("/balances", (ILedger ledger, CancellationToken cancellationToken) => ledger.BalancesAsync(cancellationToken));
 
 // POST an email → 202 with the task id; a worker sends it. GET /tasks/emails → ready, leased, scheduled and error counts.
 app.MapPost("/emails", async (Email email, [FromKeyedServices("emails")] TaskQueue emails, CancellationToken cancellationToken) =>

@@ -13,10 +13,10 @@ public sealed class SampleFleetTests
     public async Task TwoSampleInstances_OneDatabase_EveryEmailPostedToEitherIsSentOnce()
     {
         var schema = TestDatabase.NewSchemaName();
-        await using var first = await StartSampleAsync(schema);
-        await using var second = await StartSampleAsync(schema);
+        await using var first = await SampleProcess.StartAsync(schema);
+        await using var second = await SampleProcess.StartAsync(schema);
         using var http = new HttpClient();
-        var instances = new[] { ListeningUrl(first), ListeningUrl(second) };
+        var instances = new[] { first.Url(), second.Url() };
 
         await Parallel.ForAsync(0, Emails, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
         {
@@ -46,15 +46,6 @@ public sealed class SampleFleetTests
         Assert.Equal(Emails, sent.Count);
         Assert.Equal(Emails, sent.Distinct().Count());
     }
-
-    private static Task<ChildProcess> StartSampleAsync(string schema) => ChildProcess.StartAsync(
-        "WebApi.dll",
-        ["--urls", "http://127.0.0.1:0"],
-        [new("ConnectionStrings__Coordination", TestDatabase.ConnectionString), new("Coordination__Schema", schema), new("ASPNETCORE_ENVIRONMENT", "Production")],
-        ready: line => line.Contains("Now listening on: ", StringComparison.Ordinal));
-
-    private static string ListeningUrl(ChildProcess sample) =>
-        sample.Seen.Single(line => line.Contains("Now listening on: ", StringComparison.Ordinal)).Split("Now listening on: ")[1].Trim();
 
     private static async Task<int> PendingAsync(HttpClient http, string instance)
     {
