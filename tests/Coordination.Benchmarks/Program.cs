@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Running;
 using Coordination.Benchmarks;
 
-// `postgres-batch`, `postgres-tasks` and `ingestion-throughput` run load harnesses; anything else goes to BenchmarkDotNet.
+// `postgres-batch`, `postgres-tasks`, `postgres-ingestion` and `ingestion-throughput` run load harnesses; anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "postgres-batch")
 {
     return await PostgresBatchBenchmark.RunAsync(args[1..]);
@@ -10,6 +10,11 @@ if (args.Length > 0 && args[0] == "postgres-batch")
 if (args.Length > 0 && args[0] == "postgres-tasks")
 {
     return await PostgresTaskBenchmark.RunAsync(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "postgres-ingestion")
+{
+    return await PostgresIngestionBenchmark.RunAsync(args[1..]);
 }
 
 if (args.Length > 0 && args[0] == "ingestion-throughput")

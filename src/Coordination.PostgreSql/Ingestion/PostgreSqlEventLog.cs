@@ -31,11 +31,12 @@ public sealed class PostgreSqlEventLog : IEventLog, IAsyncDisposable
     private readonly TimeSpan _leaseDuration;
     private readonly string _owner = Guid.NewGuid().ToString("N");
 
-    // The lease this process holds (0: none), the last one it held (fences the parking of keys), and when it was last
-    // renewed; written by the dispatcher loop only.
+    // The lease this process holds (0: none), the last one it held (fences the parking of keys), when it was last
+    // renewed, and when another process was last found holding it (0: not since); written by the dispatcher loop only.
     private long _leaseToken;
     private long _lastLeaseToken;
     private long _renewedAt;
+    private long _refusedAt;
 
     /// <summary>Initializes the log of one ingestion; the schema must exist (<see cref="PostgreSqlSchema.GetMigrationScript"/>).</summary>
     /// <param name="dataSource">The data source.</param>
@@ -98,6 +99,14 @@ public sealed class PostgreSqlEventLog : IEventLog, IAsyncDisposable
             return token;
         }
 
+        // Another process held the lease a moment ago: ask again only after a fifteenth of the lease. Every append wakes
+        // the dispatcher, and each ask is a write (it locks the lease row), so a node that does not dispatch would
+        // otherwise add a transaction to every append it accepts.
+        if (token == 0 && _refusedAt != 0 && _timeProvider.GetElapsedTime(_refusedAt) < _leaseDuration / 15)
+        {
+            return null;
+        }
+
         var renewedAt = _timeProvider.GetTimestamp();
         using var command = Command(
             _sql.AcquireLease,
@@ -106,6 +115,7 @@ public sealed class PostgreSqlEventLog : IEventLog, IAsyncDisposable
             ("duration", _leaseDuration, NpgsqlDbType.Interval));
         token = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long acquired ? acquired : 0;
         _renewedAt = renewedAt;
+        _refusedAt = token == 0 ? renewedAt : 0;
         Volatile.Write(ref _leaseToken, token);
         if (token != 0)
         {

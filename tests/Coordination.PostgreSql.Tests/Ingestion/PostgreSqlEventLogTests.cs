@@ -28,6 +28,8 @@ public sealed class PostgreSqlEventLogTests
         _time.Advance(TimeSpan.FromSeconds(6));
         Assert.Null(await a.AcquireDispatchLeaseAsync(default));
         await b.DisposeAsync();
+        Assert.Null(await a.AcquireDispatchLeaseAsync(default)); // refused a moment ago: it asks again after a fifteenth of the lease
+        _time.Advance(TimeSpan.FromSeconds(1));
         var third = await a.AcquireDispatchLeaseAsync(default);
 
         Assert.NotNull(first);
