@@ -16,16 +16,28 @@ internal sealed class EventLogSql
         Append = $"select outcome, ids from {s}.append_events(@ingestion, @keys, @payloads, @trace_parents, @scope, @idempotency_key, @fingerprint, @now, @window)";
         Get = $"select {Columns} from {s}.ingestion_events where ingestion = @ingestion and id = @id";
         ReadPending = $"select {Columns} from {s}.ingestion_events where ingestion = @ingestion and state < 3 and id > @after order by id limit @max";
-        // Fenced: an event read under a lease (@token) is saved only while that lease is the current one. Returns whether
-        // it was saved and whether the event exists, to tell a lost lease from a missing event.
-        SaveState = $"""
-            with saved as (
-                update {s}.ingestion_events
-                set state = @state, attempts = @attempts, last_error = @last_error, blocking_id = @blocking_id, retry_at = @retry_at,
-                    finished_at = case when @state >= 3 then @now end
-                where ingestion = @ingestion and id = @id and {LeaseIsCurrent(s)}
-                returning 1)
-            select exists (select 1 from saved), exists (select 1 from {s}.ingestion_events where ingestion = @ingestion and id = @id)
+        // The states of several events in one statement (group commit: see EventStateWriter). Fenced: an event read under
+        // a lease (its token) is saved only while that lease is the current one. The lease row is locked (FOR SHARE)
+        // until the commit, so a takeover (which updates that row) waits for the save, and a save that waited for a
+        // takeover sees the new token and is rejected: a former holder's late save never overwrites the new holder's.
+        // Returns, per event, whether it was saved and whether it exists (a lost lease or a missing event).
+        SaveStates = $"""
+            with lease as (
+                select token from {s}.ingestion_dispatch_leases where ingestion = @ingestion for share),
+            input as (
+                select * from unnest(@ids, @states, @attempts, @last_errors, @blocking_ids, @retry_ats, @tokens)
+                    as i(id, state, attempts, last_error, blocking_id, retry_at, token)),
+            saved as (
+                update {s}.ingestion_events e
+                set state = i.state, attempts = i.attempts, last_error = i.last_error, blocking_id = i.blocking_id,
+                    retry_at = i.retry_at, finished_at = case when i.state >= 3 then @now end
+                from input i
+                where e.ingestion = @ingestion and e.id = i.id
+                  and (i.token is null or i.token = (select token from lease))
+                returning e.id)
+            select i.id, exists (select 1 from saved where saved.id = i.id),
+                   exists (select 1 from {s}.ingestion_events e where e.ingestion = @ingestion and e.id = i.id)
+            from input i
             """;
         Park = $"""
             insert into {s}.ingestion_parked_keys (ingestion, key, parked_at)
@@ -118,7 +130,7 @@ internal sealed class EventLogSql
 
     public string ReadDispatchable { get; }
 
-    public string SaveState { get; }
+    public string SaveStates { get; }
 
     public string Park { get; }
 
@@ -138,7 +150,8 @@ internal sealed class EventLogSql
         TraceParent = reader.IsDBNull(9) ? null : reader.GetString(9),
     };
 
-    /// <summary>True when no lease is named (<c>@token</c> null) or the named one is still the ingestion's current lease.</summary>
+    /// <summary>True when no lease is named (<c>@token</c> null) or the named one is still the ingestion's current lease;
+    /// the lease row stays locked (FOR SHARE) until the commit, so a takeover cannot slip in between.</summary>
     private static string LeaseIsCurrent(string s) =>
-        $"(@token::bigint is null or exists (select 1 from {s}.ingestion_dispatch_leases d where d.ingestion = @ingestion and d.token = @token))";
+        $"(@token::bigint is null or exists (select 1 from {s}.ingestion_dispatch_leases d where d.ingestion = @ingestion and d.token = @token for share))";
 }

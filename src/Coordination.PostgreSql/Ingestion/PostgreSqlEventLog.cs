@@ -17,6 +17,8 @@ namespace Coordination.PostgreSql;
 /// another process only after its holder released it (<see cref="DisposeAsync"/>, when the host stops) or let it
 /// lapse; every state save of an event read under a lease is fenced by its token, so a former holder's late saves are
 /// rejected and change nothing. Every process accepts events.</para>
+/// <para>State saves are group-committed: the saves the dispatcher's workers make while one statement is being written
+/// go together in the next (<see cref="EventStateWriter"/>).</para>
 /// <para>Times (retry times, idempotency windows, leases) come from the application's clock, the one the dispatcher
 /// computes retry times with: the clocks of a fleet must agree to well within the lease duration.</para>
 /// </remarks>
@@ -30,6 +32,7 @@ public sealed class PostgreSqlEventLog : IEventLog, IAsyncDisposable
     private readonly TimeProvider _timeProvider;
     private readonly TimeSpan _leaseDuration;
     private readonly string _owner = Guid.NewGuid().ToString("N");
+    private readonly EventStateWriter _states;
 
     // The lease this process holds (0: none), the last one it held (fences the parking of keys), when it was last
     // renewed, and when another process was last found holding it (0: not since); written by the dispatcher loop only.
@@ -55,6 +58,7 @@ public sealed class PostgreSqlEventLog : IEventLog, IAsyncDisposable
         _ingestion = ingestion;
         _sql = new EventLogSql(schema);
         _timeProvider = timeProvider ?? TimeProvider.System;
+        _states = new EventStateWriter(dataSource, ingestion, _sql.SaveStates, _timeProvider);
     }
 
     /// <inheritdoc />
@@ -158,26 +162,12 @@ public sealed class PostgreSqlEventLog : IEventLog, IAsyncDisposable
     public async ValueTask SaveStateAsync(LoggedEvent logged, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(logged);
-        using var command = Command(
-            _sql.SaveState,
-            ("id", logged.Id, NpgsqlDbType.Bigint),
-            ("state", (short)logged.State, NpgsqlDbType.Smallint),
-            ("attempts", logged.Attempts, NpgsqlDbType.Integer),
-            ("last_error", logged.LastError, NpgsqlDbType.Text),
-            ("blocking_id", logged.BlockingId, NpgsqlDbType.Bigint),
-            ("retry_at", logged.RetryAt, NpgsqlDbType.TimestampTz),
-            ("now", _timeProvider.GetUtcNow(), NpgsqlDbType.TimestampTz),
-            ("token", logged.LeaseToken, NpgsqlDbType.Bigint));
-        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using (reader.ConfigureAwait(false))
+        switch (await _states.SaveAsync(logged).WaitAsync(cancellationToken).ConfigureAwait(false))
         {
-            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            if (!reader.GetBoolean(0))
-            {
-                throw reader.GetBoolean(1)
-                    ? new DispatchLeaseLostException($"Event {logged.Id} of ingestion '{_ingestion}' was read under dispatch lease {logged.LeaseToken}, which passed to another process; its new state ({logged.State}) was not saved.")
-                    : new InvalidOperationException($"Event {logged.Id} is not in the log of ingestion '{_ingestion}'.");
-            }
+            case EventStateWriter.Outcome.LeaseLost:
+                throw new DispatchLeaseLostException($"Event {logged.Id} of ingestion '{_ingestion}' was read under dispatch lease {logged.LeaseToken}, which passed to another process; its new state ({logged.State}) was not saved.");
+            case EventStateWriter.Outcome.Missing:
+                throw new InvalidOperationException($"Event {logged.Id} is not in the log of ingestion '{_ingestion}'.");
         }
     }
 

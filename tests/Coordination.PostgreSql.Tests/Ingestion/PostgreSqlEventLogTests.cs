@@ -58,6 +58,42 @@ public sealed class PostgreSqlEventLogTests
         Assert.True(readByB.LeaseToken > readByA.LeaseToken);
     }
 
+    [Fact]
+    public async Task Save_RacingATakeover_IsRejectedOnceTheTakeoverCommits_AndChangesNothing()
+    {
+        var schema = await TestDatabase.CreateSchemaAsync();
+        var a = new PostgreSqlEventLog(TestDatabase.DataSource, "orders", schema, _time, Lease);
+        var id = (await a.AppendAsync([new NewEvent("k", "{}")], idempotency: null, default)).Ids[0];
+        await a.AcquireDispatchLeaseAsync(default);
+        var readByA = (await a.ReadDispatchableAsync(Query(), default)).Single();
+
+        // Another process takes the lease over in a transaction that has not committed yet when A saves.
+        await using var takeover = await TestDatabase.DataSource.OpenConnectionAsync();
+        await using var transaction = await takeover.BeginTransactionAsync();
+        await using (var update = new Npgsql.NpgsqlCommand($"update \"{schema}\".ingestion_dispatch_leases set token = token + 1, owner = 'other'", takeover, transaction))
+        {
+            Assert.Equal(1, await update.ExecuteNonQueryAsync());
+        }
+
+        var save = a.SaveStateAsync(readByA with { State = EventState.Succeeded, Attempts = 1 }, default).AsTask();
+        await Task.WhenAny(save, WaitUntilBlockedOnALockAsync(takeover.ProcessID));
+        Assert.False(save.IsCompleted, "the save did not wait for the takeover's commit");
+        await transaction.CommitAsync();
+
+        await Assert.ThrowsAsync<DispatchLeaseLostException>(() => save);
+        Assert.Equal(EventState.Pending, (await a.GetAsync(id, default))!.State);
+    }
+
+    /// <summary>Waits until a session other than the test's is blocked by <paramref name="blockerPid"/>'s locks.</summary>
+    private static async Task WaitUntilBlockedOnALockAsync(int blockerPid)
+    {
+        using var timeout = new CancellationTokenSource(TestTimeouts.Default);
+        while (Convert.ToInt64(await TestDatabase.ScalarAsync($"select count(*) from pg_stat_activity where {blockerPid} = any(pg_blocking_pids(pid))"), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            await Task.Delay(10, timeout.Token);
+        }
+    }
+
     private DispatchQuery Query() => new(10, 10, _time.GetUtcNow(), new HashSet<string>());
 
     private async Task<(PostgreSqlEventLog A, PostgreSqlEventLog B)> TwoProcessesAsync()
