@@ -280,6 +280,26 @@ public sealed class MicroCachingTests
         Assert.Equal(new string('x', 200), await second.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task ControllerActionWithTheAttribute_IsAnsweredFromItsPolicysCache_AndMvcWritesNothingMore()
+    {
+        // The sample's [SingleFlight] reports controller, under a default policy that caches.
+        await using var app = new CoordinationTestApp(
+            coordination: coord => coord.AddSingleFlight(p => p.CacheFor(TimeSpan.FromSeconds(1))),
+            services: s => s.AddSingleton<TimeProvider>(_time));
+        var runs = app.Services.GetRequiredService<WebApi.RunCounter>();
+        var client = app.CreateClient();
+
+        var first = client.GetAsync("/reports/7");
+        Gate.WaitUntil(() => runs.Runs("reports") == 1, "the report is built");
+        var led = await SampleServiceTests.WhenOneLookupEnds(_time, first);
+        var cached = await client.GetAsync("/reports/7").DefaultTimeout();
+
+        Assert.Equal("cached", Role(cached));
+        Assert.Equal(await led.Content.ReadAsStringAsync(), await cached.Content.ReadAsStringAsync());
+        Assert.Equal(1, runs.Runs("reports"));
+    }
+
     [Theory]
     [InlineData(0L, 1L, "CacheDuration")]
     [InlineData(-1_000L, 1L, "CacheDuration")]
