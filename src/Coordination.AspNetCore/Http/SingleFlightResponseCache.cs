@@ -45,14 +45,18 @@ internal sealed class SingleFlightResponseCache : IDisposable
     /// <returns><see langword="true"/> when the request was answered; otherwise it goes on to its flight.</returns>
     public ValueTask<bool> TryServeAsync(HttpContext context, string key, SingleFlightPolicy policy)
     {
-        if (!_entries.TryGetValue(key, out CachedResponse? cached)
-            || !ClientAccepts(context.Request, cached!.AgeAt(_time.GetUtcNow()))
-            || SingleFlightSharingRules.VaryMismatch(context, cached.LeaderVaryValues) is not null)
+        if (!_entries.TryGetValue(key, out CachedResponse? cached))
         {
             return ValueTask.FromResult(false);
         }
 
-        return ServeAsync(context, cached, policy);
+        var age = cached!.AgeAt(_time.GetUtcNow());
+        if (!ClientAccepts(context.Request, age) || SingleFlightSharingRules.VaryMismatch(context, cached.LeaderVaryValues) is not null)
+        {
+            return ValueTask.FromResult(false);
+        }
+
+        return ServeAsync(context, cached, age, policy);
     }
 
     /// <summary>Keeps the response a leader's run just finished, when it may be kept; says why at debug level when not.</summary>
@@ -65,34 +69,36 @@ internal sealed class SingleFlightResponseCache : IDisposable
             return;
         }
 
-        var refusal = Refusal(request, captured, out var lifetime);
-        ReadOnlyMemory<byte>[]? body = null;
-        if (refusal is null)
-        {
-            body = await WholeBodyAsync(captured.Body!).ConfigureAwait(false);
-            refusal = body is null ? "its body is larger than MaxResponseBodySize" : null;
-        }
-
-        var entry = refusal is null ? CachedResponse.Create(captured, body!, _time.GetUtcNow()) : null;
-        var size = entry is null ? 0 : entry.EstimatedSize + ((long)key.Length * sizeof(char)) + EntryOverhead;
-        if (size > _maxSize)
-        {
-            refusal = "it is larger than MaxCacheSize";
-        }
-
+        var refusal = Refusal(request, captured, out var lifetime) ?? await KeepAsync(key, captured, lifetime).ConfigureAwait(false);
         if (refusal is not null)
         {
             SingleFlightLog.ResponseNotCached(policy.Logger, policy.Name, request.Path, refusal);
-            return;
         }
-
-        // A full cache refuses the entry and compacts itself in the background: the least recently used entries go.
-        _entries.Set(key, entry, new MemoryCacheEntryOptions { Size = size, AbsoluteExpirationRelativeToNow = lifetime });
     }
 
     public void Dispose() => _entries.Dispose();
 
-    private async ValueTask<bool> ServeAsync(HttpContext context, CachedResponse cached, SingleFlightPolicy policy)
+    /// <summary>Stores a response that may be kept, with its whole body; or says why it does not fit.</summary>
+    private async ValueTask<string?> KeepAsync(string key, CapturedResponse captured, TimeSpan lifetime)
+    {
+        if (await WholeBodyAsync(captured.Body!).ConfigureAwait(false) is not { } body)
+        {
+            return "its body is larger than MaxResponseBodySize";
+        }
+
+        var entry = CachedResponse.Create(captured, body, _time.GetUtcNow());
+        var size = entry.EstimatedSize + ((long)key.Length * sizeof(char)) + EntryOverhead;
+        if (size > _maxSize)
+        {
+            return "it is larger than MaxCacheSize";
+        }
+
+        // A full cache refuses the entry and compacts itself in the background: the least recently used entries go.
+        _entries.Set(key, entry, new MemoryCacheEntryOptions { Size = size, AbsoluteExpirationRelativeToNow = lifetime });
+        return null;
+    }
+
+    private static async ValueTask<bool> ServeAsync(HttpContext context, CachedResponse cached, TimeSpan age, SingleFlightPolicy policy)
     {
         var response = context.Response;
         response.StatusCode = cached.StatusCode;
@@ -101,7 +107,7 @@ internal sealed class SingleFlightResponseCache : IDisposable
             response.Headers[name] = value;
         }
 
-        response.Headers.Age = WholeSeconds(cached.AgeAt(_time.GetUtcNow())).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        response.Headers.Age = WholeSeconds(age).ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (policy.EmitRoleHeader)
         {
             response.Headers[SingleFlightSharingRules.RoleHeaderName] = SingleFlightMetrics.Cached;
@@ -152,7 +158,7 @@ internal sealed class SingleFlightResponseCache : IDisposable
             return $"status {captured.StatusCode}";
         }
 
-        if (Directives(request.Headers) is { NoStore: true })
+        if (Directives(request.Headers.CacheControl) is { NoStore: true })
         {
             return "the request said Cache-Control: no-store";
         }
@@ -226,8 +232,6 @@ internal sealed class SingleFlightResponseCache : IDisposable
     }
 
     private static long WholeSeconds(TimeSpan time) => (long)time.TotalSeconds;
-
-    private static CacheControlHeaderValue? Directives(IHeaderDictionary headers) => Directives(headers.CacheControl);
 
     private static CacheControlHeaderValue? Directives(StringValues cacheControl) =>
         cacheControl.Count > 0 && CacheControlHeaderValue.TryParse(cacheControl.ToString(), out var parsed) ? parsed : null;

@@ -85,6 +85,20 @@ public sealed class MicroCachingTests
     }
 
     [Fact]
+    public async Task AnAgeTheEndpointSet_IsCarriedOnByTheCachedAnswer()
+    {
+        await using var app = App(p => p.CacheFor(TimeSpan.FromSeconds(10)), response => response.Headers.Age = "5");
+        var client = app.CreateClient();
+
+        await client.GetAsync("/item");
+        _time.Advance(TimeSpan.FromSeconds(2));
+        var cached = await client.GetAsync("/item");
+
+        Assert.Equal("cached", Role(cached));
+        Assert.Equal(TimeSpan.FromSeconds(7), cached.Headers.Age);
+    }
+
+    [Fact]
     public async Task TheEndpointsOwnMaxAge_ShortensTheTimeAResponseIsKept()
     {
         await using var app = App(p => p.CacheFor(TimeSpan.FromSeconds(10)), response => response.Headers.CacheControl = "public, max-age=2");
