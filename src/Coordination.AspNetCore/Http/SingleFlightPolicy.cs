@@ -11,7 +11,7 @@ using Microsoft.Net.Http.Headers;
 namespace Coordination.AspNetCore;
 
 /// <summary>A validated policy at run time: its key rules and the group that coalesces its requests.</summary>
-internal sealed class SingleFlightPolicy
+internal sealed class SingleFlightPolicy : IDisposable
 {
     /// <summary>The JWT subject claim, as it arrives when inbound claims are not mapped.</summary>
     private const string SubjectClaimType = "sub";
@@ -64,6 +64,9 @@ internal sealed class SingleFlightPolicy
         MaxResponseBodySize = options.MaxResponseBodySize;
         EmitRoleHeader = options.EmitRoleHeader;
         Group = new SingleFlightGroup<string, CapturedResponse>(name, options.ToGroupOptions(), StringComparer.Ordinal, timeProvider, metrics, logger);
+        Cache = options.CacheDuration is { } cacheDuration
+            ? new SingleFlightResponseCache(cacheDuration, options.MaxCacheSize, options.MaxResponseBodySize, timeProvider)
+            : null;
     }
 
     public string Name { get; }
@@ -74,6 +77,9 @@ internal sealed class SingleFlightPolicy
 
     public SingleFlightGroup<string, CapturedResponse> Group { get; }
 
+    /// <summary>The responses kept after their flights, when the policy sets <see cref="SingleFlightPolicyOptions.CacheDuration"/>.</summary>
+    public SingleFlightResponseCache? Cache { get; }
+
     public bool IsSharedAcrossUsers { get; }
 
     public bool AllowPost { get; }
@@ -83,6 +89,8 @@ internal sealed class SingleFlightPolicy
     public long MaxResponseBodySize { get; }
 
     public bool EmitRoleHeader { get; }
+
+    public void Dispose() => Cache?.Dispose();
 
     /// <summary>Whether a header is part of every key, so a <c>Vary</c> on it always matches.</summary>
     /// <remarks><c>Authorization</c> and <c>Cookie</c> are not: a signed-in user's key holds only the user's id, so a

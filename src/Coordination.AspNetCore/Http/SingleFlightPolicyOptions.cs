@@ -61,7 +61,7 @@ public sealed class SingleFlightPolicyOptions
     /// <value>The default value is 1,048,576 bytes (1 MiB). Allowed: 0 to 1 GiB.</value>
     public long MaxResponseBodySize { get; set; } = 1024 * 1024;
 
-    /// <summary>Gets or sets whether each response carries <c>X-SingleFlight: leader|follower|bypass</c>.</summary>
+    /// <summary>Gets or sets whether each response carries <c>X-SingleFlight: leader|follower|bypass|cached</c>.</summary>
     /// <value>The default value is <see langword="false"/>.</value>
     public bool EmitRoleHeader { get; set; }
 
@@ -77,6 +77,33 @@ public sealed class SingleFlightPolicyOptions
     /// <summary>Gets or sets the most distinct requests in flight at once; past it new requests run uncoalesced.</summary>
     /// <value>The default value is 10,000. Allowed: at least 1, or <see langword="null"/> for unbounded.</value>
     public int? MaxKeys { get; set; } = 10_000;
+
+    /// <summary>Gets or sets how long a shared response is kept after its flight, so that identical requests arriving
+    /// just after it are answered without running the endpoint (micro-caching). Set it with <see cref="CacheFor"/>.</summary>
+    /// <remarks>Only a response that was shared with followers may be cached, under the same key, and each request that
+    /// takes it must match its <c>Vary</c> headers: never across users (unless <see cref="IsSharedAcrossUsers"/>), never
+    /// a response with <c>Set-Cookie</c>, <c>Cache-Control: private</c> or <c>no-store</c>. Only complete GET and HEAD
+    /// responses with a status below 400 and a body of at most <see cref="MaxResponseBodySize"/> bytes are kept; the
+    /// endpoint's own <c>s-maxage</c> or <c>max-age</c> shortens the time, and <c>no-cache</c> prevents it. A request
+    /// with <c>Cache-Control: no-cache</c> is never answered from the cache (it may still join a running flight).</remarks>
+    /// <value>The default value is <see langword="null"/>: nothing is kept after its flight. Allowed: greater than zero.</value>
+    public TimeSpan? CacheDuration { get; set; }
+
+    /// <summary>Gets or sets the most bytes of responses this policy keeps in its cache (see <see cref="CacheDuration"/>).</summary>
+    /// <remarks>A response is counted with its body, its headers and its key. When it does not fit, it is not stored
+    /// and the cache is compacted in the background (the oldest used entries go first).</remarks>
+    /// <value>The default value is 33,554,432 bytes (32 MiB). Allowed: at least 1.</value>
+    public long MaxCacheSize { get; set; } = 32 * 1024 * 1024;
+
+    /// <summary>Keeps each shared response for <paramref name="duration"/> after its flight (sets <see cref="CacheDuration"/>):
+    /// requests that arrive in that time are answered from memory, with an <c>Age</c> header.</summary>
+    /// <param name="duration">How long a response is kept; greater than zero (an invalid value fails at startup).</param>
+    /// <returns>These options, for chaining.</returns>
+    public SingleFlightPolicyOptions CacheFor(TimeSpan duration)
+    {
+        CacheDuration = duration;
+        return this;
+    }
 
     /// <summary>Keys only by these query keys (replacing the default of the whole query).</summary>
     /// <param name="queryKeys">The query keys the endpoint reads.</param>
@@ -159,6 +186,16 @@ public sealed class SingleFlightPolicyOptions
         if (MaxResponseBodySize is < 0 or > 1024L * 1024 * 1024)
         {
             yield return $"Single-flight '{name}': {nameof(MaxResponseBodySize)} is {MaxResponseBodySize}; allowed 0 to {1024L * 1024 * 1024}.";
+        }
+
+        if (CacheDuration is { } cacheDuration && cacheDuration <= TimeSpan.Zero)
+        {
+            yield return $"Single-flight '{name}': {nameof(CacheDuration)} is {cacheDuration}; allowed greater than zero, or null for no caching.";
+        }
+
+        if (MaxCacheSize < 1)
+        {
+            yield return $"Single-flight '{name}': {nameof(MaxCacheSize)} is {MaxCacheSize}; allowed at least 1 byte.";
         }
 
         foreach (var header in VaryByHeaders)

@@ -14,7 +14,7 @@ internal sealed class SingleFlightPolicyProvider(
     CoordinationRegistry registry,
     TimeProvider timeProvider,
     SingleFlightMetrics metrics,
-    ILoggerFactory loggerFactory)
+    ILoggerFactory loggerFactory) : IDisposable
 {
     public const string Kind = "single-flight policy";
     public const string DefaultPolicyName = "default";
@@ -48,6 +48,20 @@ internal sealed class SingleFlightPolicyProvider(
         return _named.TryGetValue(policyName, out var policy)
             ? policy
             : _named.GetOrAdd(policyName, _ => Create(policyName, options.Get(name ?? Options.DefaultName)));
+    }
+
+    /// <summary>Disposes what the policies hold (their caches) with the app's services.</summary>
+    public void Dispose()
+    {
+        foreach (var policy in _named.Values)
+        {
+            policy.Dispose();
+        }
+
+        foreach (var (_, policy) in _inline)
+        {
+            policy.Dispose();
+        }
     }
 
     private SingleFlightPolicy Create(string name, SingleFlightPolicyOptions policyOptions) =>

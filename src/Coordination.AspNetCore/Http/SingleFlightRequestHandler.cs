@@ -20,6 +20,11 @@ internal static class SingleFlightRequestHandler
             return;
         }
 
+        if (policy.Cache is { } cache && await cache.TryServeAsync(context, key, policy).ConfigureAwait(false))
+        {
+            return;
+        }
+
         // Read before leading: a leader's context reports the flight's shared token from then on, not its client's.
         var clientAborted = context.RequestAborted;
         var request = new SingleFlightLeader(context, policy, endpoint, clientAborted);
@@ -38,6 +43,11 @@ internal static class SingleFlightRequestHandler
         {
             // The endpoint runs on this context until its body ends, so the context must outlive it.
             await request.AnswerAsync().ConfigureAwait(false);
+            if (response is not null && policy.Cache is not null)
+            {
+                await policy.Cache.StoreAsync(context, key, response, policy).ConfigureAwait(false);
+            }
+
             return;
         }
 

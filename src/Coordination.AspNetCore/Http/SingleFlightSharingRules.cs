@@ -106,9 +106,12 @@ internal static class SingleFlightSharingRules
     }
 
     /// <summary>Why this follower may not take the leader's response, or <see langword="null"/> when it may.</summary>
-    public static string? VaryMismatch(HttpContext follower, CapturedResponse captured)
+    public static string? VaryMismatch(HttpContext follower, CapturedResponse captured) => VaryMismatch(follower, captured.LeaderVaryValues);
+
+    /// <summary>Why this request may not take a response with these leader's <c>Vary</c> values, or <see langword="null"/> when it may.</summary>
+    public static string? VaryMismatch(HttpContext follower, KeyValuePair<string, StringValues>[] leaderVaryValues)
     {
-        foreach (var (name, leaderValue) in captured.LeaderVaryValues)
+        foreach (var (name, leaderValue) in leaderVaryValues)
         {
             if (!StringValues.Equals(leaderValue, follower.Request.Headers[name]))
             {

@@ -22,4 +22,7 @@ internal static partial class SingleFlightLog
 
     [LoggerMessage(106, LogLevel.Debug, "Single-flight '{Name}': {Path} runs uncoalesced ({Reason}).", EventName = "RequestBypassed")]
     public static partial void RequestBypassed(ILogger logger, string name, string path, string reason);
+
+    [LoggerMessage(107, LogLevel.Debug, "Single-flight '{Name}': the response of {Path} is not cached ({Reason}).", EventName = "ResponseNotCached")]
+    public static partial void ResponseNotCached(ILogger logger, string name, string path, string reason);
 }

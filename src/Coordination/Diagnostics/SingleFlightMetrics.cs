@@ -15,6 +15,7 @@ internal sealed class SingleFlightMetrics
     public const string Promoted = "promoted";
     public const string Bypass = "bypass";
     public const string Overflow = "overflow";
+    public const string Cached = "cached";
 
     // One result vocabulary across the primitives (batch operations and ingested events use the same words).
     public const string Success = "succeeded";

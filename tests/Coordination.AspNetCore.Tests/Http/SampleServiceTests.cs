@@ -63,6 +63,26 @@ public sealed class SampleServiceTests
     }
 
     [Fact]
+    public async Task Products_RequestJustAfterAFlight_IsAnsweredFromTheCatalogsOneSecondCache()
+    {
+        var time = new FakeTimeProvider();
+        await using var app = new CoordinationTestApp(services: s => s.AddSingleton<TimeProvider>(time));
+        var runs = app.Services.GetRequiredService<RunCounter>();
+        var client = app.CreateClient();
+
+        var first = client.GetAsync("/products?category=z");
+        Gate.WaitUntil(() => runs.Runs("products") == 1, "the lookup runs");
+        var led = await WhenOneLookupEnds(time, first);
+        var cached = await client.GetAsync("/products?category=z").DefaultTimeout();
+
+        Assert.Equal("leader", led.Headers.GetValues("X-SingleFlight").Single());
+        Assert.Equal("cached", cached.Headers.GetValues("X-SingleFlight").Single());
+        Assert.Equal(TimeSpan.Zero, cached.Headers.Age);
+        Assert.Equal(await led.Content.ReadAsStringAsync(), await cached.Content.ReadAsStringAsync());
+        Assert.Equal(1, runs.Runs("products"));
+    }
+
+    [Fact]
     public async Task Reports_ControllerActionWithAttribute_IsCoalescedAndOptOutIsNot()
     {
         var time = new FakeTimeProvider();
@@ -165,6 +185,22 @@ public sealed class SampleServiceTests
     }
 
     /// <summary>Ends the catalog's simulated work; a request may create its delay a moment after it counts its run.</summary>
+    /// <summary>
+    /// Ends one catalog lookup that is running, moving the clock as little as possible: one step of its 200 ms, or a
+    /// second one when its timer did not exist yet. Each step waits for the response, so the clock stays well inside a
+    /// one-second cache (<see cref="WhenCatalogWorkEnds"/> moves it on every 50 ms of a slow machine).
+    /// </summary>
+    internal static async Task<HttpResponseMessage> WhenOneLookupEnds(FakeTimeProvider time, Task<HttpResponseMessage> response)
+    {
+        for (var step = 0; step < 4 && !response.IsCompleted; step++)
+        {
+            time.Advance(Catalog.SimulatedWork);
+            ((IAsyncResult)response).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(5));
+        }
+
+        return await response.DefaultTimeout();
+    }
+
     private static Task<HttpResponseMessage[]> WhenCatalogWorkEnds(FakeTimeProvider time, Task<HttpResponseMessage>[] responses)
     {
         var all = Task.WhenAll(responses);
