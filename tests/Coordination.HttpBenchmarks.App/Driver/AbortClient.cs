@@ -27,7 +27,8 @@ internal sealed record AbortReport(
 /// Keeps <c>concurrency</c> requests for one URL in flight over raw keep-alive connections for a while. A fraction
 /// of them is abandoned: half while waiting for the response head (after 1–45 ms), half once the first piece of the
 /// body has arrived; an abandoned request's connection is reset, as a client that goes away does. Every other
-/// response must be a 2xx with an intact <see cref="HerdBody"/>: anything else is counted.
+/// response must be a 2xx with an intact <see cref="HerdBody"/>: anything else is counted. Each client sends at
+/// least one request, however short the run.
 /// </summary>
 internal sealed class AbortClient(IPEndPoint endpoint, string path, int concurrency, double abortFraction)
 {
@@ -58,7 +59,7 @@ internal sealed class AbortClient(IPEndPoint endpoint, string path, int concurre
         RawHttpConnection? connection = null;
         try
         {
-            while (Stopwatch.GetTimestamp() < deadline)
+            do
             {
                 using var timeout = new CancellationTokenSource(RequestTimeout);
                 var keepConnection = false;
@@ -83,6 +84,7 @@ internal sealed class AbortClient(IPEndPoint endpoint, string path, int concurre
                     connection = null;
                 }
             }
+            while (Stopwatch.GetTimestamp() < deadline);
         }
         finally
         {
