@@ -54,10 +54,6 @@ internal static class BenchmarkApp
         {
             // As an app with [SingleFlight] controllers has it: every request passes the middleware.
             app.UseSingleFlight();
-        }
-
-        if (withCoordination)
-        {
             MapVariant(app, SingleFlight, runs)
                 .Herd(endpoint => endpoint.WithSingleFlight(HerdPolicy))
                 .Fast(endpoint => endpoint.WithSingleFlight());
