@@ -68,8 +68,12 @@ internal sealed class AppProcess : IAsyncDisposable
     public async Task<T> GetAsync<T>(string path) =>
         await Http.GetFromJsonAsync<T>(path) ?? throw new InvalidOperationException($"{path} answered null.");
 
-    /// <summary>Handler runs so far, by endpoint (<c>sf/herd</c>, <c>sf/herd:canceled</c>, …).</summary>
-    public Task<Dictionary<string, long>> RunsAsync() => GetAsync<Dictionary<string, long>>("/diag/runs");
+    /// <summary>Handler runs of one endpoint (<c>sf/herd</c>) so far, and how many of them were cancelled.</summary>
+    public async Task<(long Runs, long Canceled)> RunsAsync(string endpoint)
+    {
+        var runs = await GetAsync<Dictionary<string, long>>("/diag/runs");
+        return (runs.GetValueOrDefault(endpoint), runs.GetValueOrDefault(endpoint + ":canceled"));
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -13,7 +13,7 @@ internal sealed class DriverContext(DriverOptions options, AppProcess app, WrkRu
 
     public static Uri Url(AppProcess app, string path) => new(app.BaseAddress, path);
 
-    /// <summary>Starts another app process, e.g. one without the library; the caller disposes it.</summary>
+    /// <summary>Starts another app process (fresh, or without the library); the caller disposes it.</summary>
     public async Task<AppProcess> StartAppAsync(string name, bool withCoordination)
     {
         var app = await AppProcess.StartAsync(name, withCoordination, Options.WorkDirectory);
@@ -23,13 +23,6 @@ internal sealed class DriverContext(DriverOptions options, AppProcess app, WrkRu
 
     /// <summary>The logs of every app process started, the first one's first.</summary>
     public List<string> LogPaths { get; } = [app.LogPath];
-
-    /// <summary>Handler runs of one endpoint (<c>sf/herd</c>) and how many of them were cancelled, so far.</summary>
-    public async Task<(long Runs, long Canceled)> RunsAsync(string endpoint)
-    {
-        var runs = await App.RunsAsync();
-        return (runs.GetValueOrDefault(endpoint), runs.GetValueOrDefault(endpoint + ":canceled"));
-    }
 
     /// <summary>Non-2xx responses and socket errors of a wrk run, for the measured column; empty when there were none.</summary>
     public static string Errors(WrkResult result) =>

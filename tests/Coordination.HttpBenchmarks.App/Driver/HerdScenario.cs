@@ -20,9 +20,9 @@ internal static class HerdScenario
         {
             var url = DriverContext.Url(context.App, $"/{variant}/herd");
             await context.Wrk.RunAsync(url, Connections, context.WarmUp);
-            var before = await context.RunsAsync($"{variant}/herd");
+            var before = await context.App.RunsAsync($"{variant}/herd");
             var result = await context.Wrk.RunAsync(url, Connections, TimeSpan.FromSeconds(context.Options.HerdSeconds));
-            var after = await context.RunsAsync($"{variant}/herd");
+            var after = await context.App.RunsAsync($"{variant}/herd");
             measured.Add((variant, result, after.Runs - before.Runs));
         }
 

@@ -17,10 +17,10 @@ internal static class LeaderAbortScenario
         var rows = new List<ResultRow>();
         foreach (var variant in (string[])[BenchmarkApp.SingleFlight, BenchmarkApp.OutputCache, BenchmarkApp.Plain])
         {
-            var before = await context.RunsAsync($"{variant}/herd");
+            var before = await context.App.RunsAsync($"{variant}/herd");
             var client = new AbortClient(context.App.Endpoint, $"/{variant}/herd", HerdScenario.Connections, AbortFraction);
             var report = await client.RunAsync(TimeSpan.FromSeconds(context.Options.AbortSeconds));
-            var after = await context.RunsAsync($"{variant}/herd");
+            var after = await context.App.RunsAsync($"{variant}/herd");
 
             var leaders = variant == BenchmarkApp.SingleFlight ? $" ({Count(report.AbortedLeaders)} of them leaders)" : "";
             var row = new ResultRow(
