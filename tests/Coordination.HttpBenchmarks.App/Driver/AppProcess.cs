@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+
+namespace Coordination.HttpBenchmarks.Driver;
+
+/// <summary>One benchmark app process (this executable's <c>serve</c> mode) on a free loopback port; its output
+/// goes to a log file.</summary>
+internal sealed class AppProcess : IAsyncDisposable
+{
+    private static readonly TimeSpan StartupTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+
+    private AppProcess(Process process, StreamWriter log, IPEndPoint endpoint, string logPath)
+    {
+        _process = process;
+        _log = log;
+        Endpoint = endpoint;
+        LogPath = logPath;
+        BaseAddress = new Uri($"http://{endpoint}");
+        Http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromMinutes(2) };
+    }
+
+    public IPEndPoint Endpoint { get; }
+
+    public Uri BaseAddress { get; }
+
+    public string LogPath { get; }
+
+    private HttpClient Http { get; }
+
+    public static async Task<AppProcess> StartAsync(string name, bool withCoordination, string logDirectory)
+    {
+        var endpoint = new IPEndPoint(IPAddress.Loopback, FreePort());
+        var start = new ProcessStartInfo { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var self = Environment.ProcessPath ?? throw new InvalidOperationException("The driver cannot find its own executable.");
+        start.FileName = self;
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+        {
+            start.ArgumentList.Add(typeof(AppProcess).Assembly.Location);
+        }
+
+        start.ArgumentList.Add("serve");
+        start.ArgumentList.Add("--urls");
+        start.ArgumentList.Add($"http://{endpoint}");
+        if (!withCoordination)
+        {
+            start.ArgumentList.Add("--without-coordination");
+        }
+
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        var logPath = Path.Combine(logDirectory, $"{name}.log");
+        var log = new StreamWriter(logPath) { AutoFlush = true };
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {self}.");
+        process.OutputDataReceived += (_, e) => WriteLog(log, e.Data);
+        process.ErrorDataReceived += (_, e) => WriteLog(log, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        var app = new AppProcess(process, log, endpoint, logPath);
+        await app.WaitUntilReadyAsync();
+        return app;
+    }
+
+    public async Task<T> GetAsync<T>(string path) =>
+        await Http.GetFromJsonAsync<T>(path) ?? throw new InvalidOperationException($"{path} answered null.");
+
+    /// <summary>Handler runs of one endpoint (<c>sf/herd</c>) so far, and how many of them were cancelled.</summary>
+    public async Task<(long Runs, long Canceled)> RunsAsync(string endpoint)
+    {
+        var runs = await GetAsync<Dictionary<string, long>>("/diag/runs");
+        return (runs.GetValueOrDefault(endpoint), runs.GetValueOrDefault(endpoint + ":canceled"));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        Http.Dispose();
+        lock (_log)
+        {
+            _log.Dispose();
+        }
+    }
+
+    private static void WriteLog(StreamWriter log, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (log)
+        {
+            if (log.BaseStream is not null)
+            {
+                log.WriteLine(line);
+            }
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    // Polling is fine here: this is a load driver waiting for a process to listen, not a test.
+    private async Task WaitUntilReadyAsync()
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(StartupTimeout.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The benchmark app exited with code {_process.ExitCode} while starting; see {LogPath}.");
+            }
+
+            try
+            {
+                using var response = await Http.GetAsync(new Uri("/diag/flights", UriKind.Relative));
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                throw new TimeoutException($"The benchmark app did not answer within {StartupTimeout.TotalSeconds} s; see {LogPath}.");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+}
