@@ -53,6 +53,8 @@ internal static class HerdScenario
         BenchmarkApp.SingleFlight => "single-flight",
         BenchmarkApp.OutputCache => "OutputCache",
         BenchmarkApp.Plain => "plain",
+        BenchmarkApp.SingleFlightCached => "single-flight + CacheFor(1 s)",
+        BenchmarkApp.OutputCacheOneSecond => "OutputCache, 1 s",
         _ => variant,
     };
 }
