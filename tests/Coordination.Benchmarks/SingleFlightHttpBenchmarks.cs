@@ -39,6 +39,7 @@ public class SingleFlightHttpBenchmarks
         _request.Request.Headers.Accept = "application/json";
         _request.Request.Headers.AcceptEncoding = "gzip, br";
         _request.Response.Body = Stream.Null;
+        _request.RequestAborted = CancellationToken.None;
         _body = new byte[BodyBytes];
         _writeBody = WriteBodyAsync;
     }

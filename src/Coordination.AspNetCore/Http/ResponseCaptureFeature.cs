@@ -26,6 +26,7 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
     private readonly SingleFlightLeader _leader;
     private readonly ResponseCaptureStream _stream;
     private PipeWriter? _writer;
+    private PipeWriter? _captureWriter;
     private volatile CapturedResponse? _captured;
     private volatile bool _detached;
     private volatile bool _finished;
@@ -39,7 +40,11 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
 
     public Stream Stream => _stream;
 
-    public PipeWriter Writer => _writer ??= PipeWriter.Create(_stream, WriterOptions);
+    /// <summary>
+    /// The body's pipe writer. Once the response started unshared (the leader's alone), it is the server's own, as
+    /// without coalescing; before that, a writer over the capture stream, so that the first write starts the response.
+    /// </summary>
+    public PipeWriter Writer => _writer ??= _captured is { Body: null } ? _inner.Writer : _captureWriter = PipeWriter.Create(_stream, WriterOptions);
 
     /// <summary>Whether the leader's own client left (or its request timed out) before the endpoint finished.</summary>
     public bool Detached => _detached;
@@ -58,7 +63,9 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
     }
 
     public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default) =>
-        SendFileFallback.SendFileAsync(_stream, path, offset, count, cancellationToken);
+        _captured is { Body: null } && !_detached
+            ? _inner.SendFileAsync(path, offset, count, cancellationToken)
+            : SendFileFallback.SendFileAsync(_stream, path, offset, count, cancellationToken);
 
     public async Task CompleteAsync()
     {
@@ -187,7 +194,7 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
             return null;
         }
 
-        if (_writer is { } writer)
+        if (_captureWriter is { } writer)
         {
             // Completing a writer over the capture stream flushes what the endpoint left in it; the stream stays open.
             await writer.CompleteAsync().ConfigureAwait(false);

@@ -82,29 +82,31 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
     private async Task RunEndpointAsync(CancellationToken flightAborted)
     {
         var features = context.Features;
-        var originalBody = features.GetRequiredFeature<IHttpResponseBodyFeature>();
-        var originalLifetime = features.GetRequiredFeature<IHttpRequestLifetimeFeature>();
-        var headers = context.Response.Headers;
-        if (headers.Count > 0)
-        {
-            // What outer middleware set before the endpoint ran is theirs, not the endpoint's (see the sharing rules).
-            _headersBefore = headers.ToDictionary(StringComparer.OrdinalIgnoreCase);
-        }
-
-        if (policy.EmitRoleHeader)
-        {
-            headers[SingleFlightSharingRules.RoleHeaderName] = "leader";
-        }
-
-        // Before the response starts, the flight's token fires when every client of the flight is gone; after, the
-        // response's audience cancels it (EveryClientGone). Uncoalesced, it is the client's own token.
-        var capture = _capture = new ResponseCaptureFeature(originalBody, this);
-        var lifetime = _lifetime = new SingleFlightRequestLifetimeFeature(originalLifetime, capture, flightAborted);
-        features.Set<IHttpResponseBodyFeature>(capture);
-        features.Set<IHttpRequestLifetimeFeature>(lifetime);
-        using var leaderGone = clientAborted.UnsafeRegister(static state => ((ResponseCaptureFeature)state!).Detach(), capture);
+        IHttpResponseBodyFeature? originalBody = null;
+        IHttpRequestLifetimeFeature? originalLifetime = null;
         try
         {
+            originalBody = features.GetRequiredFeature<IHttpResponseBodyFeature>();
+            originalLifetime = features.GetRequiredFeature<IHttpRequestLifetimeFeature>();
+            var headers = context.Response.Headers;
+            if (headers.Count > 0)
+            {
+                // What outer middleware set before the endpoint ran is theirs, not the endpoint's (see the sharing rules).
+                _headersBefore = headers.ToDictionary(StringComparer.OrdinalIgnoreCase);
+            }
+
+            if (policy.EmitRoleHeader)
+            {
+                headers[SingleFlightSharingRules.RoleHeaderName] = "leader";
+            }
+
+            // Before the response starts, the flight's token fires when every client of the flight is gone; after, the
+            // response's audience cancels it (EveryClientGone). Uncoalesced, it is the client's own token.
+            var capture = _capture = new ResponseCaptureFeature(originalBody, this);
+            _lifetime = new SingleFlightRequestLifetimeFeature(originalLifetime, capture, flightAborted);
+            features.Set<IHttpResponseBodyFeature>(capture);
+            features.Set<IHttpRequestLifetimeFeature>(_lifetime);
+            using var leaderGone = clientAborted.UnsafeRegister(static state => ((ResponseCaptureFeature)state!).Detach(), capture);
             await endpoint(context).ConfigureAwait(false);
             await capture.FinishAsync().ConfigureAwait(false);
         }
@@ -113,15 +115,18 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
             // Before the response started, the flight shares the failure; after, the followers' streams end with it.
             if (!_started.TrySetException(exception))
             {
-                capture.Captured?.Body?.Fail(exception);
+                _capture?.Captured?.Body?.Fail(exception);
             }
 
             throw;
         }
         finally
         {
-            features.Set(originalBody);
-            features.Set(originalLifetime);
+            if (originalLifetime is not null)
+            {
+                features.Set(originalBody);
+                features.Set(originalLifetime);
+            }
         }
     }
 }
