@@ -20,13 +20,14 @@ namespace Coordination.AspNetCore;
 [SuppressMessage("Design", "CA1001", Justification = "The capture stream holds nothing to release; the server owns the stream it writes to.")]
 internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
 {
-    private static readonly StreamPipeWriterOptions WriterOptions = new(leaveOpen: true);
+    /// <summary>A writer over the capture stream leaves it open: the server owns what it writes to.</summary>
+    public static readonly StreamPipeWriterOptions WriterOptions = new(leaveOpen: true);
 
     private readonly IHttpResponseBodyFeature _inner;
     private readonly SingleFlightLeader _leader;
     private readonly ResponseCaptureStream _stream;
     private PipeWriter? _writer;
-    private PipeWriter? _captureWriter;
+    private ResponseCapturePipeWriter? _captureWriter;
     private volatile CapturedResponse? _captured;
     private volatile bool _detached;
     private volatile bool _finished;
@@ -42,9 +43,9 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
 
     /// <summary>
     /// The body's pipe writer. Once the response started unshared (the leader's alone), it is the server's own, as
-    /// without coalescing; before that, a writer over the capture stream, so that the first write starts the response.
+    /// without coalescing; before that, one whose first use starts the response.
     /// </summary>
-    public PipeWriter Writer => _writer ??= _captured is { Body: null } ? _inner.Writer : _captureWriter = PipeWriter.Create(_stream, WriterOptions);
+    public PipeWriter Writer => _writer ??= _captured is { Body: null } ? _inner.Writer : _captureWriter = new ResponseCapturePipeWriter(this);
 
     /// <summary>Whether the leader's own client left (or its request timed out) before the endpoint finished.</summary>
     public bool Detached => _detached;
@@ -146,6 +147,9 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
         }
     }
 
+    /// <summary>Starts the response for the first use of the body writer: the server's writer when it is unshared, else <see langword="null"/>.</summary>
+    public PipeWriter? StartForWriter() => EnsureStarted().Body is null ? _inner.Writer : null;
+
     private CapturedResponse EnsureStarted()
     {
         if (_captured is null)
@@ -194,7 +198,7 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
             return null;
         }
 
-        if (_captureWriter is { } writer)
+        if (_captureWriter?.CaptureWriter is { } writer)
         {
             // Completing a writer over the capture stream flushes what the endpoint left in it; the stream stays open.
             await writer.CompleteAsync().ConfigureAwait(false);

@@ -4,8 +4,8 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Features.Authentication;
 using Microsoft.Extensions.Primitives;
-using Microsoft.Net.Http.Headers;
 
 namespace Coordination.AspNetCore;
 
@@ -17,20 +17,6 @@ internal sealed class SingleFlightKeyBuilder
 {
     /// <summary>The JWT subject claim, as it arrives when inbound claims are not mapped.</summary>
     private const string SubjectClaimType = "sub";
-
-    /// <summary>
-    /// Request headers that turn one representation into another answer (304, 412, 206 and its bytes): a request
-    /// shares only with requests that ask exactly the same, so nobody gets a 304 or a 206 they did not ask for.
-    /// </summary>
-    private static readonly string[] ConditionalHeaders =
-    [
-        HeaderNames.IfMatch,
-        HeaderNames.IfNoneMatch,
-        HeaderNames.IfModifiedSince,
-        HeaderNames.IfUnmodifiedSince,
-        HeaderNames.IfRange,
-        HeaderNames.Range,
-    ];
 
     [ThreadStatic]
     private static StringBuilder? t_buffer;
@@ -104,19 +90,23 @@ internal sealed class SingleFlightKeyBuilder
         Append(key, request.Path.Value);
         AppendQuery(key, request);
 
+        // The policy's header names are the same in every key: their values, in the policy's order, are enough.
         var headers = request.Headers;
         foreach (var header in _varyByHeaders)
         {
             key.Append('H');
-            Append(key, header);
             AppendValues(key, headers[header]);
         }
 
-        foreach (var header in ConditionalHeaders)
-        {
-            key.Append('C');
-            AppendValues(key, headers[header]);
-        }
+        // Headers that turn one representation into another answer (304, 412, 206 and its bytes): a request shares
+        // only with requests that ask exactly the same, so nobody gets a 304 or a 206 they did not ask for.
+        key.Append('C');
+        AppendValues(key, headers.IfMatch);
+        AppendValues(key, headers.IfNoneMatch);
+        AppendValues(key, headers.IfModifiedSince);
+        AppendValues(key, headers.IfUnmodifiedSince);
+        AppendValues(key, headers.IfRange);
+        AppendValues(key, headers.Range);
 
         foreach (var routeValue in _varyByRouteValues)
         {
@@ -160,8 +150,9 @@ internal sealed class SingleFlightKeyBuilder
     /// </summary>
     private string? UserOf(HttpContext context)
     {
-        var user = context.User;
-        if (IsAuthenticated(user))
+        // Read through the feature: HttpContext.User creates an anonymous principal on every request that has none.
+        var user = context.Features.Get<IHttpAuthenticationFeature>()?.User;
+        if (user is not null && IsAuthenticated(user))
         {
             var id = _userIdClaimType is { } claimType
                 ? user.FindFirst(claimType)?.Value
@@ -236,24 +227,14 @@ internal sealed class SingleFlightKeyBuilder
             return;
         }
 
-        if (!request.QueryString.HasValue)
+        var raw = request.QueryString.Value;
+        if (string.IsNullOrEmpty(raw) || TryAppendCanonicalQuery(key, raw))
         {
             return;
         }
 
         // Canonical order: keys sorted (query keys are case-insensitive), values kept in request order.
         var all = request.Query;
-        if (all.Count == 1)
-        {
-            foreach (var (name, values) in all)
-            {
-                Append(key, name.ToLowerInvariant());
-                AppendValues(key, values);
-            }
-
-            return;
-        }
-
         var names = new string[all.Count];
         all.Keys.CopyTo(names, 0);
         Array.Sort(names, StringComparer.OrdinalIgnoreCase);
@@ -262,6 +243,62 @@ internal sealed class SingleFlightKeyBuilder
             Append(key, name.ToLowerInvariant());
             AppendValues(key, all[name]);
         }
+    }
+
+    /// <summary>
+    /// Appends a query string that is already in canonical form as the parsed query would be appended, without
+    /// parsing it: plain <c>name=value</c> pairs, names lower-case, unique and sorted, nothing escaped. Anything else
+    /// returns <see langword="false"/> with nothing appended, and the query is parsed.
+    /// </summary>
+    private static bool TryAppendCanonicalQuery(StringBuilder key, string raw)
+    {
+        var query = raw.AsSpan(raw[0] == '?' ? 1 : 0);
+        var previous = ReadOnlySpan<char>.Empty;
+        for (var rest = query; !rest.IsEmpty;)
+        {
+            var end = rest.IndexOf('&');
+            var pair = end < 0 ? rest : rest[..end];
+            rest = end < 0 ? [] : rest[(end + 1)..];
+            var equals = pair.IndexOf('=');
+            if (equals <= 0
+                || !IsPlain(pair[..equals], name: true)
+                || !IsPlain(pair[(equals + 1)..], name: false)
+                || (!previous.IsEmpty && previous.CompareTo(pair[..equals], StringComparison.OrdinalIgnoreCase) >= 0))
+            {
+                return false;
+            }
+
+            previous = pair[..equals];
+        }
+
+        var length = key.Length;
+        for (var rest = query; !rest.IsEmpty;)
+        {
+            var end = rest.IndexOf('&');
+            var pair = end < 0 ? rest : rest[..end];
+            rest = end < 0 ? [] : rest[(end + 1)..];
+            var equals = pair.IndexOf('=');
+            AppendPart(key, pair[..equals]);
+            key.Append("1#");
+            AppendPart(key, pair[(equals + 1)..]);
+        }
+
+        return key.Length > length;
+
+        static bool IsPlain(ReadOnlySpan<char> part, bool name)
+        {
+            foreach (var c in part)
+            {
+                if (c is < ' ' or > '~' or '%' or '+' or '=' || (name && char.IsAsciiLetterUpper(c)))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        static void AppendPart(StringBuilder key, ReadOnlySpan<char> part) => key.Append(part.Length).Append(':').Append(part).Append(';');
     }
 
     private static void AppendValues(StringBuilder key, StringValues values)

@@ -17,7 +17,6 @@ namespace Coordination.SingleFlight;
 internal sealed class Flight<TKey, TValue>
     where TKey : notnull
 {
-    private readonly Lock _lock = new();
     private FlightExecution<TKey, TValue> _current = null!;
     private bool _closed;
     private int _live;
@@ -51,7 +50,7 @@ internal sealed class Flight<TKey, TValue>
     {
         get
         {
-            lock (_lock)
+            lock (SyncRoot)
             {
                 return _live;
             }
@@ -63,7 +62,7 @@ internal sealed class Flight<TKey, TValue>
     {
         get
         {
-            lock (_lock)
+            lock (SyncRoot)
             {
                 return _closed;
             }
@@ -86,7 +85,7 @@ internal sealed class Flight<TKey, TValue>
     public FlightExecution<TKey, TValue>? TryJoin(FlightCaller<TKey, TValue>? waiter, object? state, FlightWork<TKey, TValue> work, out Task<TValue>? shared)
     {
         shared = null;
-        lock (_lock)
+        lock (SyncRoot)
         {
             if (_closed)
             {
@@ -133,7 +132,7 @@ internal sealed class Flight<TKey, TValue>
     public FlightExecution<TKey, TValue>? Leave(FlightCaller<TKey, TValue> caller, out FlightOutcome<TKey, TValue> outcome)
     {
         outcome = default;
-        lock (_lock)
+        lock (SyncRoot)
         {
             var current = _current;
             var status = caller.Status;
@@ -163,7 +162,7 @@ internal sealed class Flight<TKey, TValue>
     /// <summary>A promoted waiter starts its work.</summary>
     public void Run(FlightCaller<TKey, TValue> caller)
     {
-        lock (_lock)
+        lock (SyncRoot)
         {
             Debug.Assert(caller.Status is FlightCallerStatus.Promoted or FlightCallerStatus.Left, "Only a promoted caller starts its work.");
             caller.Status = FlightCallerStatus.Running;
@@ -177,7 +176,7 @@ internal sealed class Flight<TKey, TValue>
     public FlightOutcome<TKey, TValue>? Complete(FlightExecution<TKey, TValue> execution, Task<TValue> task, out Exception? error)
     {
         error = null;
-        lock (_lock)
+        lock (SyncRoot)
         {
             FlightOutcome<TKey, TValue>? outcome = null;
             if (!task.IsCompletedSuccessfully)
@@ -217,7 +216,7 @@ internal sealed class Flight<TKey, TValue>
     /// <summary>Closes the flight because its execution passed the timeout; <see langword="false"/> when it was already decided.</summary>
     public bool TryTimeOut(FlightExecution<TKey, TValue> execution)
     {
-        lock (_lock)
+        lock (SyncRoot)
         {
             if (!IsCurrent(execution))
             {
@@ -237,7 +236,7 @@ internal sealed class Flight<TKey, TValue>
     /// </summary>
     public bool TryCloseUnshared(FlightExecution<TKey, TValue> execution)
     {
-        lock (_lock)
+        lock (SyncRoot)
         {
             if (_followers > 0 || _closed || !IsCurrent(execution))
             {
@@ -253,7 +252,7 @@ internal sealed class Flight<TKey, TValue>
     /// <summary>Closes the flight to new callers (it was forgotten); callers already in it keep their execution.</summary>
     public void Close()
     {
-        lock (_lock)
+        lock (SyncRoot)
         {
             _closed = true;
         }
@@ -261,6 +260,9 @@ internal sealed class Flight<TKey, TValue>
 
     /// <summary>The followers that await the shared task, once the flight's final outcome is known.</summary>
     public SharedFlightResult<TKey, TValue>? Shared => _shared;
+
+    /// <summary>The flight's lock: the flight itself, which never leaves this assembly (one object less per flight).</summary>
+    private object SyncRoot => this;
 
     private bool IsCurrent(FlightExecution<TKey, TValue> execution) => !execution.Decided && ReferenceEquals(_current, execution);
 

@@ -109,6 +109,21 @@ internal sealed class FlightCaller<TKey, TValue>(
         }
     }
 
+    /// <summary>
+    /// For a leader whose work succeeded at once: whether its execution's outcome is that success, so the work's own
+    /// task is its result and it need not wait (no wait, no task of its own).
+    /// </summary>
+    public bool TryCompleteAlone(FlightExecution<TKey, TValue> execution)
+    {
+        if (execution.Completion!.Task is not { IsCompletedSuccessfully: true } completion || completion.Result.Kind != FlightOutcomeKind.Success)
+        {
+            return false;
+        }
+
+        Record(SingleFlightMetrics.Success);
+        return true;
+    }
+
     /// <summary>Takes this caller out of its flight: it was cancelled, or it stops waiting after a drop.</summary>
     private void Leave()
     {

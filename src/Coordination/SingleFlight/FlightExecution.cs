@@ -57,8 +57,9 @@ internal sealed class FlightExecution<TKey, TValue>(Flight<TKey, TValue> flight,
         return true;
     }
 
-    /// <summary>Runs the work. With <paramref name="returnResult"/>, returns a task of the work's own result that
-    /// completes once the result is published to the followers; otherwise returns <see langword="null"/>.</summary>
+    /// <summary>Runs the work. Returns the work's own task when it completed at once (its outcome is published by then);
+    /// else, with <paramref name="returnResult"/>, a task of the work's result that completes once the result is
+    /// published to the followers, or <see langword="null"/>.</summary>
     public Task<TValue>? Start(object? state, FlightWork<TKey, TValue> work, bool returnResult, CancellationToken leaderToken)
     {
         var group = Group;
@@ -112,8 +113,9 @@ internal sealed class FlightExecution<TKey, TValue>(Flight<TKey, TValue> flight,
 
         if (task.IsCompleted)
         {
+            // Decided and published already: the work's own task is the result.
             OnWorkCompleted(task);
-            return returnResult ? task : null;
+            return task;
         }
 
         if (returnResult)

@@ -266,7 +266,9 @@ public sealed class SingleFlightGroup<TKey, TValue>
                 Interlocked.Increment(ref _count);
                 Metrics?.FlightStarted(Name, created.CountedActive);
                 var ownResult = first.Start(state, work, returnResult: leader is null, cancellationToken);
-                return leader is null ? ownResult! : leader.WaitAsync(first);
+                return leader is null ? ownResult!
+                    : ownResult is { IsCompletedSuccessfully: true } && leader.TryCompleteAlone(first) ? ownResult
+                    : leader.WaitAsync(first);
             }
         }
     }
