@@ -63,6 +63,8 @@ public class SingleFlightPipelineBenchmarks
     /// <summary>A unique URL per request, as in the wrk overhead run.</summary>
     private DefaultHttpContext Next(DefaultHttpContext context)
     {
+        // Each request starts with no response headers, as on a server.
+        context.Response.Headers.Clear();
         context.Request.QueryString = new QueryString("?id=" + (++_requests).ToString(System.Globalization.CultureInfo.InvariantCulture));
         return context;
     }

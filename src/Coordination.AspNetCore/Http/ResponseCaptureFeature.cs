@@ -25,7 +25,7 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
 
     private readonly IHttpResponseBodyFeature _inner;
     private readonly SingleFlightLeader _leader;
-    private readonly ResponseCaptureStream _stream;
+    private ResponseCaptureStream? _stream;
     private PipeWriter? _writer;
     private ResponseCapturePipeWriter? _captureWriter;
     private volatile CapturedResponse? _captured;
@@ -36,10 +36,10 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
     {
         _inner = inner;
         _leader = leader;
-        _stream = new ResponseCaptureStream(this);
     }
 
-    public Stream Stream => _stream;
+    /// <summary>The body stream; created on first use (an endpoint that writes through <c>BodyWriter</c> never needs it).</summary>
+    public Stream Stream => _stream ??= new ResponseCaptureStream(this);
 
     /// <summary>
     /// The body's pipe writer. Once the response started unshared (the leader's alone), it is the server's own, as
@@ -66,7 +66,7 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
     public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default) =>
         _captured is { Body: null } && !_detached
             ? _inner.SendFileAsync(path, offset, count, cancellationToken)
-            : SendFileFallback.SendFileAsync(_stream, path, offset, count, cancellationToken);
+            : SendFileFallback.SendFileAsync(Stream, path, offset, count, cancellationToken);
 
     public async Task CompleteAsync()
     {
