@@ -24,6 +24,9 @@ internal sealed class FlightCaller<TKey, TValue>(
     CancellationToken cancellationToken)
     where TKey : notnull
 {
+    /// <summary>The role the caller's requests are counted under: it changes once, when the caller is promoted.</summary>
+    private string _role = role;
+
     public Flight<TKey, TValue> Flight { get; } = flight;
 
     public bool AllowRetry { get; } = allowRetry;
@@ -91,7 +94,7 @@ internal sealed class FlightCaller<TKey, TValue>(
 
                     if (ReferenceEquals(next.Leader, this))
                     {
-                        role = SingleFlightMetrics.Promoted;
+                        _role = SingleFlightMetrics.Promoted;
                         if (CancellationToken.IsCancellationRequested)
                         {
                             Leave();
@@ -137,5 +140,5 @@ internal sealed class FlightCaller<TKey, TValue>(
         }
     }
 
-    private void Record(string result, Exception? error = null) => Group.Metrics?.Request(Group.Name, role, result, error);
+    private void Record(string result, Exception? error = null) => Group.Metrics?.Request(Group.Name, _role, result, error);
 }
