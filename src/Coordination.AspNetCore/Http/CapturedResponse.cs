@@ -33,5 +33,8 @@ internal sealed class CapturedResponse
     public static CapturedResponse Shared(int statusCode, KeyValuePair<string, StringValues>[] headers, KeyValuePair<string, StringValues>[] leaderVaryValues, SharedResponseBody body) =>
         new(statusCode, headers, leaderVaryValues, body, null);
 
+    /// <summary>The response of a flight no follower joined before it started: its leader's alone, nothing is kept.</summary>
+    public static CapturedResponse Alone { get; } = NotShared("no follower joined before it started");
+
     public static CapturedResponse NotShared(string reason) => new(0, [], [], null, reason);
 }

@@ -20,24 +20,32 @@ namespace Coordination.AspNetCore;
 [SuppressMessage("Design", "CA1001", Justification = "The capture stream holds nothing to release; the server owns the stream it writes to.")]
 internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
 {
+    /// <summary>A writer over the capture stream leaves it open: the server owns what it writes to.</summary>
+    public static readonly StreamPipeWriterOptions WriterOptions = new(leaveOpen: true);
+
     private readonly IHttpResponseBodyFeature _inner;
-    private readonly Func<CapturedResponse> _startResponse;
-    private readonly ResponseCaptureStream _stream;
+    private readonly SingleFlightLeader _leader;
+    private ResponseCaptureStream? _stream;
     private PipeWriter? _writer;
+    private ResponseCapturePipeWriter? _captureWriter;
     private volatile CapturedResponse? _captured;
     private volatile bool _detached;
     private volatile bool _finished;
 
-    public ResponseCaptureFeature(IHttpResponseBodyFeature inner, Func<CapturedResponse> startResponse)
+    public ResponseCaptureFeature(IHttpResponseBodyFeature inner, SingleFlightLeader leader)
     {
         _inner = inner;
-        _startResponse = startResponse;
-        _stream = new ResponseCaptureStream(this);
+        _leader = leader;
     }
 
-    public Stream Stream => _stream;
+    /// <summary>The body stream; created on first use (an endpoint that writes through <c>BodyWriter</c> never needs it).</summary>
+    public Stream Stream => _stream ??= new ResponseCaptureStream(this);
 
-    public PipeWriter Writer => _writer ??= PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
+    /// <summary>
+    /// The body's pipe writer. Once the response started unshared (the leader's alone), it is the server's own, as
+    /// without coalescing; before that, one whose first use starts the response.
+    /// </summary>
+    public PipeWriter Writer => _writer ??= _captured is { Body: null } ? _inner.Writer : _captureWriter = new ResponseCapturePipeWriter(this);
 
     /// <summary>Whether the leader's own client left (or its request timed out) before the endpoint finished.</summary>
     public bool Detached => _detached;
@@ -47,17 +55,18 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
 
     public void DisableBuffering() => _inner.DisableBuffering();
 
-    public async Task StartAsync(CancellationToken cancellationToken = default)
+    public Task StartAsync(CancellationToken cancellationToken = default)
     {
         var captured = EnsureStarted();
-        if (!_detached)
-        {
-            await ForwardAsync(captured, () => new ValueTask(_inner.StartAsync(cancellationToken))).ConfigureAwait(false);
-        }
+        return _detached ? Task.CompletedTask
+            : captured.Body is null ? _inner.StartAsync(cancellationToken)
+            : ForwardAsync(captured, () => new ValueTask(_inner.StartAsync(cancellationToken))).AsTask();
     }
 
     public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default) =>
-        SendFileFallback.SendFileAsync(_stream, path, offset, count, cancellationToken);
+        _captured is { Body: null } && !_detached
+            ? _inner.SendFileAsync(path, offset, count, cancellationToken)
+            : SendFileFallback.SendFileAsync(Stream, path, offset, count, cancellationToken);
 
     public async Task CompleteAsync()
     {
@@ -79,21 +88,19 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
         }
 
         _detached = true;
-        _captured?.Body?.LeaderLeft();
+        LeaderLeft(_captured);
     }
 
-    public async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {
         var captured = EnsureStarted();
-        if (!_detached)
-        {
-            await ForwardAsync(captured, () => _inner.Stream.WriteAsync(buffer, cancellationToken)).ConfigureAwait(false);
-        }
-
         if (captured.Body is { } body)
         {
-            await body.AppendAsync(buffer).ConfigureAwait(false);
+            return WriteSharedAsync(captured, body, buffer, cancellationToken);
         }
+
+        // Not shared: the leader's own response, written as without coalescing.
+        return _detached ? default : _inner.Stream.WriteAsync(buffer, cancellationToken);
     }
 
     public void Write(ReadOnlySpan<byte> buffer)
@@ -116,13 +123,12 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
         captured.Body?.AppendAsync(buffer.ToArray()).AsTask().GetAwaiter().GetResult();
     }
 
-    public async Task FlushAsync(CancellationToken cancellationToken)
+    public Task FlushAsync(CancellationToken cancellationToken)
     {
         var captured = EnsureStarted();
-        if (!_detached)
-        {
-            await ForwardAsync(captured, () => new ValueTask(_inner.Stream.FlushAsync(cancellationToken))).ConfigureAwait(false);
-        }
+        return _detached ? Task.CompletedTask
+            : captured.Body is null ? _inner.Stream.FlushAsync(cancellationToken)
+            : ForwardAsync(captured, () => new ValueTask(_inner.Stream.FlushAsync(cancellationToken))).AsTask();
     }
 
     public void Flush()
@@ -141,18 +147,47 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
         }
     }
 
+    /// <summary>Starts the response for the first use of the body writer: the server's writer when it is unshared, else <see langword="null"/>.</summary>
+    public PipeWriter? StartForWriter() => EnsureStarted().Body is null ? _inner.Writer : null;
+
     private CapturedResponse EnsureStarted()
     {
         if (_captured is null)
         {
-            _captured = _startResponse();
+            _captured = _leader.StartResponse();
             if (_detached)
             {
-                _captured.Body?.LeaderLeft();
+                LeaderLeft(_captured);
             }
         }
 
         return _captured;
+    }
+
+    /// <summary>
+    /// The leader's own client is gone: it leaves the shared body's audience; a response that is its alone has no
+    /// audience left, so the endpoint's <c>RequestAborted</c> fires, as without coalescing.
+    /// </summary>
+    private void LeaderLeft(CapturedResponse? captured)
+    {
+        if (ReferenceEquals(captured, CapturedResponse.Alone))
+        {
+            _leader.EveryClientGone();
+        }
+        else
+        {
+            captured?.Body?.LeaderLeft();
+        }
+    }
+
+    private async ValueTask WriteSharedAsync(CapturedResponse captured, SharedResponseBody body, ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    {
+        if (!_detached)
+        {
+            await ForwardAsync(captured, () => _inner.Stream.WriteAsync(buffer, cancellationToken)).ConfigureAwait(false);
+        }
+
+        await body.AppendAsync(buffer).ConfigureAwait(false);
     }
 
     /// <summary>Ends the body once: what the endpoint left in its writer goes out, then the followers learn the end.</summary>
@@ -163,7 +198,7 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
             return null;
         }
 
-        if (_writer is { } writer)
+        if (_captureWriter?.CaptureWriter is { } writer)
         {
             // Completing a writer over the capture stream flushes what the endpoint left in it; the stream stays open.
             await writer.CompleteAsync().ConfigureAwait(false);

@@ -74,11 +74,12 @@ public static class SingleFlightEndpointConventionBuilderExtensions
 
         var policies = SingleFlightHttpServices.PolicyProvider(endpoint.ApplicationServices);
         SingleFlightPolicy? policy = null;
+        Func<HttpContext, Task> run = inner.Invoke;
         endpoint.Metadata.Add(SingleFlightEndpointWrappedMetadata.Instance);
         endpoint.RequestDelegate = context =>
         {
             policy ??= policies.GetPolicy(metadata, context.GetEndpoint());
-            return SingleFlightRequestHandler.HandleAsync(context, policy, inner.Invoke);
+            return SingleFlightRequestHandler.HandleAsync(context, policy, run);
         };
     }
 }

@@ -1,5 +1,7 @@
+using Coordination.SingleFlight;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Primitives;
 
 namespace Coordination.AspNetCore;
 
@@ -8,19 +10,31 @@ namespace Coordination.AspNetCore;
 /// runs on its context for every client of the flight: its response is decided and handed to the followers when it
 /// starts, and its body streams to them as it is written.
 /// </summary>
+/// <remarks>
+/// A lone request pays little: when no follower joined by the time its response starts, the flight closes and the
+/// response goes to its own client alone, unbuffered, as without coalescing — unless the policy keeps responses after
+/// their flights (<see cref="SingleFlightPolicyOptions.CacheFor"/>), which needs the body.
+/// </remarks>
 internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy policy, Func<HttpContext, Task> endpoint, CancellationToken clientAborted)
+    : ISingleFlightWork<string, CapturedResponse>
 {
+    private readonly TaskCompletionSource<CapturedResponse> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private FlightExecution<string, CapturedResponse>? _execution;
+    private SingleFlightRequestLifetimeFeature? _lifetime;
     private ResponseCaptureFeature? _capture;
+    private Dictionary<string, StringValues>? _headersBefore;
 
     /// <summary>The endpoint's run on this request's context, when this request led.</summary>
     public Task? Execution { get; private set; }
 
     /// <summary>Runs the endpoint; the task completes when the response starts, while the endpoint goes on writing its body.</summary>
-    public Task<CapturedResponse> LeadAsync(CancellationToken flightAborted)
+    /// <param name="execution">The flight's execution this run is; <see langword="null"/> when it runs uncoalesced.</param>
+    /// <param name="flightAborted">Cancelled when every client of the flight is gone.</param>
+    public Task<CapturedResponse> RunAsync(FlightExecution<string, CapturedResponse>? execution, CancellationToken flightAborted)
     {
-        var started = new TaskCompletionSource<CapturedResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Execution = RunEndpointAsync(started, flightAborted);
-        return started.Task;
+        _execution = execution;
+        Execution = RunEndpointAsync(flightAborted);
+        return _started.Task;
     }
 
     /// <summary>
@@ -37,70 +51,83 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
         }
     }
 
-    private async Task RunEndpointAsync(TaskCompletionSource<CapturedResponse> started, CancellationToken flightAborted)
+    /// <summary>
+    /// The response starts: decides whether it goes to followers. Nobody joined (and nothing is cached): it is this
+    /// client's alone. Otherwise the replay gate decides, and a shared body is kept for the followers and the cache.
+    /// </summary>
+    public CapturedResponse StartResponse()
+    {
+        // A policy that keeps responses (CacheFor) needs the body even when nobody joined.
+        var alone = _execution is null || (policy.Cache is null && _execution.TryCloseUnshared());
+        var captured = alone ? CapturedResponse.Alone : Decide();
+        _started.TrySetResult(captured);
+        return captured;
+
+        CapturedResponse Decide()
+        {
+            var response = context.Response;
+            var refusal = SingleFlightSharingRules.Refusal(response, policy.MaxResponseBodySize, _lifetime!.AbortCalled);
+            return refusal is not null
+                ? CapturedResponse.NotShared(refusal)
+                : CapturedResponse.Shared(
+                    response.StatusCode,
+                    SingleFlightSharingRules.ReplayedHeaders(response.Headers, _headersBefore),
+                    SingleFlightSharingRules.VaryValues(context, policy, _headersBefore),
+                    new SharedResponseBody(policy.MaxResponseBodySize, EveryClientGone));
+        }
+    }
+
+    /// <summary>Nobody is left to receive the response: the endpoint's <c>RequestAborted</c> fires.</summary>
+    public void EveryClientGone() => _execution?.CancelWork();
+
+    private async Task RunEndpointAsync(CancellationToken flightAborted)
     {
         var features = context.Features;
-        var originalBody = features.GetRequiredFeature<IHttpResponseBodyFeature>();
-        var originalLifetime = features.GetRequiredFeature<IHttpRequestLifetimeFeature>();
-        var headersBefore = context.Response.Headers.ToDictionary(StringComparer.OrdinalIgnoreCase);
-        if (policy.EmitRoleHeader)
-        {
-            context.Response.Headers[SingleFlightSharingRules.RoleHeaderName] = "leader";
-        }
-
-        // Before the response starts the flight decides when every client is gone; after, the shared body's audience.
-        using var everyClientGone = CancellationTokenSource.CreateLinkedTokenSource(flightAborted);
-        var lifetime = new SingleFlightRequestLifetimeFeature(originalLifetime, () => _capture?.Captured?.Body?.Abort(), everyClientGone.Token);
-        var capture = _capture = new ResponseCaptureFeature(originalBody, StartResponse);
-        features.Set<IHttpResponseBodyFeature>(capture);
-        features.Set<IHttpRequestLifetimeFeature>(lifetime);
-        using var leaderGone = clientAborted.UnsafeRegister(static state => ((ResponseCaptureFeature)state!).Detach(), capture);
+        IHttpResponseBodyFeature? originalBody = null;
+        IHttpRequestLifetimeFeature? originalLifetime = null;
         try
         {
+            originalBody = features.GetRequiredFeature<IHttpResponseBodyFeature>();
+            originalLifetime = features.GetRequiredFeature<IHttpRequestLifetimeFeature>();
+            var headers = context.Response.Headers;
+            if (headers.Count > 0)
+            {
+                // What outer middleware set before the endpoint ran is theirs, not the endpoint's (see the sharing rules).
+                _headersBefore = headers.ToDictionary(StringComparer.OrdinalIgnoreCase);
+            }
+
+            if (policy.EmitRoleHeader)
+            {
+                headers[SingleFlightSharingRules.RoleHeaderName] = "leader";
+            }
+
+            // Before the response starts, the flight's token fires when every client of the flight is gone; after, the
+            // response's audience cancels it (EveryClientGone). Uncoalesced, it is the client's own token.
+            var capture = _capture = new ResponseCaptureFeature(originalBody, this);
+            _lifetime = new SingleFlightRequestLifetimeFeature(originalLifetime, capture, flightAborted);
+            features.Set<IHttpResponseBodyFeature>(capture);
+            features.Set<IHttpRequestLifetimeFeature>(_lifetime);
+            using var leaderGone = clientAborted.UnsafeRegister(static state => ((ResponseCaptureFeature)state!).Detach(), capture);
             await endpoint(context).ConfigureAwait(false);
             await capture.FinishAsync().ConfigureAwait(false);
         }
         catch (Exception exception)
         {
             // Before the response started, the flight shares the failure; after, the followers' streams end with it.
-            if (!started.TrySetException(exception))
+            if (!_started.TrySetException(exception))
             {
-                capture.Captured?.Body?.Fail(exception);
+                _capture?.Captured?.Body?.Fail(exception);
             }
 
             throw;
         }
         finally
         {
-            features.Set(originalBody);
-            features.Set(originalLifetime);
-        }
-
-        CapturedResponse StartResponse()
-        {
-            var response = context.Response;
-            var refusal = SingleFlightSharingRules.Refusal(response, policy.MaxResponseBodySize, lifetime.AbortCalled);
-            var captured = refusal is not null
-                ? CapturedResponse.NotShared(refusal)
-                : CapturedResponse.Shared(
-                    response.StatusCode,
-                    SingleFlightSharingRules.ReplayedHeaders(response.Headers, headersBefore),
-                    SingleFlightSharingRules.VaryValues(context, policy, headersBefore),
-                    new SharedResponseBody(policy.MaxResponseBodySize, () => CancelQuietly(everyClientGone)));
-            started.TrySetResult(captured);
-            return captured;
-        }
-    }
-
-    private static void CancelQuietly(CancellationTokenSource source)
-    {
-        try
-        {
-            source.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // The endpoint has already returned: nobody listens any more.
+            if (originalLifetime is not null)
+            {
+                features.Set(originalBody);
+                features.Set(originalLifetime);
+            }
         }
     }
 }

@@ -9,6 +9,10 @@ namespace Coordination.AspNetCore;
 /// </summary>
 internal sealed class SingleFlightMiddleware(RequestDelegate next, SingleFlightPolicyProvider policies)
 {
+    // Converted once: a method group converted per request would allocate a delegate each time.
+    private readonly Func<HttpContext, Task> _endpoint = next.Invoke;
+
+    /// <summary>An endpoint without single-flight costs one metadata lookup and the call to <c>next</c>.</summary>
     public Task InvokeAsync(HttpContext context)
     {
         var endpoint = context.GetEndpoint();
@@ -19,7 +23,7 @@ internal sealed class SingleFlightMiddleware(RequestDelegate next, SingleFlightP
             return next(context);
         }
 
-        return SingleFlightRequestHandler.HandleAsync(context, policies.GetPolicy(metadata, endpoint), next.Invoke);
+        return SingleFlightRequestHandler.HandleAsync(context, policies.GetPolicy(metadata, endpoint), _endpoint);
     }
 
     /// <summary>Wrapped endpoints and MVC actions are coalesced where they run; the middleware leaves them alone.</summary>

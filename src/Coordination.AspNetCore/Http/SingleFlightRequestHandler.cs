@@ -31,7 +31,7 @@ internal static class SingleFlightRequestHandler
         CapturedResponse? response = null;
         try
         {
-            response = await policy.Group.RunAsync(key, request, static (r, token) => r.LeadAsync(token), clientAborted).ConfigureAwait(false);
+            response = await policy.Group.RunAsync(key, request, clientAborted).ConfigureAwait(false);
         }
         catch (Exception) when (request.Execution is not null)
         {

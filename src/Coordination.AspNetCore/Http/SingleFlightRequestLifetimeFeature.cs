@@ -10,7 +10,7 @@ namespace Coordination.AspNetCore;
 /// Middleware inside the flight (say, <c>UseRequestTimeouts</c> after <c>UseSingleFlight</c>) may replace the token
 /// with one linked to it, as it does on any request: its limit then applies to the shared run.
 /// </remarks>
-internal sealed class SingleFlightRequestLifetimeFeature(IHttpRequestLifetimeFeature inner, Action aborted, CancellationToken everyClientGone) : IHttpRequestLifetimeFeature
+internal sealed class SingleFlightRequestLifetimeFeature(IHttpRequestLifetimeFeature inner, ResponseCaptureFeature capture, CancellationToken everyClientGone) : IHttpRequestLifetimeFeature
 {
     public bool AbortCalled { get; private set; }
 
@@ -19,7 +19,7 @@ internal sealed class SingleFlightRequestLifetimeFeature(IHttpRequestLifetimeFea
     public void Abort()
     {
         AbortCalled = true;
-        aborted();
+        capture.Captured?.Body?.Abort();
         inner.Abort();
     }
 }

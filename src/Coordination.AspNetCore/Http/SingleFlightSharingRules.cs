@@ -67,12 +67,12 @@ internal static class SingleFlightSharingRules
     }
 
     /// <summary>The headers the endpoint set, less those each follower's own pipeline produces.</summary>
-    public static KeyValuePair<string, StringValues>[] ReplayedHeaders(IHeaderDictionary headers, Dictionary<string, StringValues> setBeforeTheEndpoint)
+    public static KeyValuePair<string, StringValues>[] ReplayedHeaders(IHeaderDictionary headers, Dictionary<string, StringValues>? setBeforeTheEndpoint)
     {
         var replayed = new List<KeyValuePair<string, StringValues>>(headers.Count);
         foreach (var (name, value) in headers)
         {
-            var setBefore = setBeforeTheEndpoint.TryGetValue(name, out var before) && StringValues.Equals(before, value);
+            var setBefore = setBeforeTheEndpoint is not null && setBeforeTheEndpoint.TryGetValue(name, out var before) && StringValues.Equals(before, value);
             if (!setBefore && !PerResponseHeaders.Contains(name) && !IsPerResponseFamily(name))
             {
                 replayed.Add(new(name, value));
@@ -87,9 +87,9 @@ internal static class SingleFlightSharingRules
     /// <c>Vary</c> set by outer middleware before the endpoint ran (CORS: <c>Origin</c>) concerns that middleware's
     /// own headers, which each follower's pipeline produces for itself.
     /// </summary>
-    public static KeyValuePair<string, StringValues>[] VaryValues(HttpContext context, SingleFlightPolicy policy, Dictionary<string, StringValues> setBeforeTheEndpoint)
+    public static KeyValuePair<string, StringValues>[] VaryValues(HttpContext context, SingleFlightPolicy policy, Dictionary<string, StringValues>? setBeforeTheEndpoint)
     {
-        var outerVary = setBeforeTheEndpoint.TryGetValue(HeaderNames.Vary, out var before) ? Names(before) : [];
+        var outerVary = setBeforeTheEndpoint is not null && setBeforeTheEndpoint.TryGetValue(HeaderNames.Vary, out var before) ? Names(before) : [];
         var values = new List<KeyValuePair<string, StringValues>>();
         foreach (var name in Names(context.Response.Headers.Vary))
         {

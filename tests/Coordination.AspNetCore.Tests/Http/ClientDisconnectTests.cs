@@ -94,4 +94,39 @@ public sealed class ClientDisconnectTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => second).DefaultTimeout();
         Gate.WaitUntil(() => HttpCoalescingTests.WaitingOn(app, "/abandoned") == 0, "the flight is gone");
     }
+
+    [Fact]
+    public async Task LoneLeaderClientDisconnectsAfterTheResponseStarted_TheHandlerSeesRequestAborted()
+    {
+        var handlerSawAbort = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var app = new CoordinationTestApp(map => map.MapGet("/feed", async (HttpContext context) =>
+        {
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.WriteAsync("data: first\n\n");
+            await context.Response.Body.FlushAsync();
+            try
+            {
+                // A feed that runs until its client leaves, as an endpoint without coalescing would.
+                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                handlerSawAbort.TrySetResult();
+            }
+        }).WithSingleFlight());
+        app.UseKestrel(0);
+        app.StartServer();
+        using var client = app.CreateClient();
+
+        var response = await client.GetAsync("/feed", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
+        using (var reader = new StreamReader(await response.Content.ReadAsStreamAsync()))
+        {
+            Assert.Equal("data: first", await reader.ReadLineAsync().DefaultTimeout());
+        }
+
+        // Disposing an unfinished response closes its connection: the only client of the flight is gone.
+        response.Dispose();
+
+        await handlerSawAbort.Task.DefaultTimeout();
+    }
 }

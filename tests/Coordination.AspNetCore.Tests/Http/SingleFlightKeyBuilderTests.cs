@@ -1,0 +1,46 @@
+using Coordination.AspNetCore;
+using Microsoft.AspNetCore.Http;
+
+namespace Coordination.Tests.Http;
+
+/// <summary>The key builder reads a query already in canonical form without parsing it; both ways must give one key.</summary>
+public sealed class SingleFlightKeyBuilderTests
+{
+    private readonly SingleFlightKeyBuilder _builder = new(new SingleFlightPolicyOptions());
+
+    [Theory]
+    [InlineData("?a=1&b=2", "?b=2&a=1")]
+    [InlineData("?a=1&b=2", "?B=2&A=1")]
+    [InlineData("?id=42", "?ID=42")]
+    [InlineData("?a=&b=x", "?b=x&a=")]
+    [InlineData("?a=1&b=2&", "?b=2&&a=1")]
+    [InlineData("?a_b=1&ab=2", "?ab=2&a_b=1")]
+    [InlineData("?ab=2&a_b=1", "?a_b=1&ab=2")]
+    [InlineData("?a=x%20y", "?a=x+y")]
+    [InlineData("?a=x%20y", "?a=x y")]
+    public async Task EquivalentQueries_GiveOneKey(string query, string equivalent) =>
+        Assert.Equal(await KeyOf(query), await KeyOf(equivalent));
+
+    [Theory]
+    [InlineData("?a=1&b=2", "?a=1&b=3")]
+    [InlineData("?a=1&a=2", "?a=2&a=1")]
+    [InlineData("?a=1", "?a=1&a=1")]
+    [InlineData("?a=1;b", "?a=1&b")]
+    [InlineData("?a=1", "")]
+    [InlineData("?a=1", "?A=1&a=1")]
+    public async Task DifferentQueries_GiveDifferentKeys(string query, string other) =>
+        Assert.NotEqual(await KeyOf(query), await KeyOf(other));
+
+    private async Task<string?> KeyOf(string query)
+    {
+        var context = new DefaultHttpContext();
+        context.Request.Method = HttpMethods.Get;
+        context.Request.Scheme = "http";
+        context.Request.Host = new HostString("example.test");
+        context.Request.Path = "/items";
+        context.Request.QueryString = new QueryString(query);
+        var (key, reason) = await _builder.BuildAsync(context);
+        Assert.Null(reason);
+        return key;
+    }
+}
