@@ -19,7 +19,11 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
     private readonly Lock _lock = new();
     private readonly List<(long Offset, byte[] Bytes)> _chunks = [];
     private readonly List<Reader> _readers = [];
-    private TaskCompletionSource _progress = NewSignal();
+    /// <summary>Completed when there is something new to read (bytes, or the end); readers wait on it.</summary>
+    private TaskCompletionSource _data = NewSignal();
+
+    /// <summary>Created only while the writer waits for the slowest reader; completed when a reader moves on or leaves.</summary>
+    private TaskCompletionSource? _space;
     private long _released;
     private long _releasedChunks;
     private long _written;
@@ -53,7 +57,7 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
 
             _chunks.Add((_written, bytes.ToArray()));
             _written += bytes.Length;
-            SignalLocked();
+            SignalDataLocked();
             wait = ReleaseLocked();
         }
 
@@ -119,7 +123,8 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
             End = end;
             Failure = failure;
             CompletedEarly = early;
-            SignalLocked();
+            SignalDataLocked();
+            SignalSpaceLocked();
         }
     }
 
@@ -137,7 +142,9 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
             Debug.Assert(_audience >= 0, "The audience never drops below zero.");
             // Once the body ended (say, after CompleteAsync) clients that leave cancel nothing the endpoint still does.
             gone = _audience == 0 && _subscribed && End == SharedBodyEnd.Open;
-            SignalLocked();
+
+            // The slowest reader may be gone: the writer looks again.
+            SignalSpaceLocked();
         }
 
         if (gone)
@@ -171,14 +178,28 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
         _releasedChunks += read;
 
         Debug.Assert(_readers.TrueForAll(r => r.Position >= _released), "No reader is behind the released bytes.");
-        return _written - slowest > window ? _progress.Task : null;
+        return _written - slowest > window ? (_space ??= NewSignal()).Task : null;
     }
 
-    private void SignalLocked()
+    /// <summary>Wakes the readers waiting for bytes or the end.</summary>
+    private void SignalDataLocked()
     {
-        var progress = _progress;
-        _progress = NewSignal();
-        progress.TrySetResult();
+        var data = _data;
+        _data = NewSignal();
+        data.TrySetResult();
+    }
+
+    /// <summary>
+    /// Wakes the writer if it waits for a reader. Readers never wake each other: a reader that moves on signals the
+    /// writer only, so a herd of followers costs one wake-up each per chunk, not one per follower that read before it.
+    /// </summary>
+    private void SignalSpaceLocked()
+    {
+        if (_space is { } space)
+        {
+            _space = null;
+            space.TrySetResult();
+        }
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -206,7 +227,7 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
                         var (offset, bytes) = body._chunks[(int)index];
                         _nextChunk++;
                         Position = offset + bytes.Length;
-                        body.SignalLocked();
+                        body.SignalSpaceLocked();
                         return bytes;
                     }
 
@@ -215,7 +236,7 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
                         return ReadOnlyMemory<byte>.Empty;
                     }
 
-                    progress = body._progress.Task;
+                    progress = body._data.Task;
                 }
 
                 await progress.WaitAsync(cancellationToken).ConfigureAwait(false);

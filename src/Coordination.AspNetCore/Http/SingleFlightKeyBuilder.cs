@@ -5,7 +5,6 @@ using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Features.Authentication;
-using Microsoft.Extensions.Primitives;
 
 namespace Coordination.AspNetCore;
 
@@ -19,7 +18,7 @@ internal sealed class SingleFlightKeyBuilder
     private const string SubjectClaimType = "sub";
 
     [ThreadStatic]
-    private static StringBuilder? t_buffer;
+    private static char[]? t_buffer;
 
     private readonly string[] _varyByHeaders;
     private readonly string[]? _varyByQueryKeys;
@@ -56,8 +55,10 @@ internal sealed class SingleFlightKeyBuilder
             return new((null, "method"));
         }
 
-        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true }
-            || context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true })
+        // Features are read through the indexer: Get<T>() is a generic virtual call, several times its cost.
+        var features = context.Features;
+        if (features[typeof(IHttpUpgradeFeature)] is IHttpUpgradeFeature { IsUpgradableRequest: true }
+            || features[typeof(IHttpExtendedConnectFeature)] is IHttpExtendedConnectFeature { IsExtendedConnect: true })
         {
             return new((null, "upgrade"));
         }
@@ -80,67 +81,64 @@ internal sealed class SingleFlightKeyBuilder
     /// <summary>The key: every part length-prefixed, so no value can forge a delimiter and two different requests never share one.</summary>
     private string Build(HttpContext context, string? user, string? body)
     {
-        var key = t_buffer ?? new StringBuilder(256);
+        var key = new SingleFlightKeyWriter(t_buffer ?? new char[256]);
         t_buffer = null;
         var request = context.Request;
-        Append(key, request.Method);
-        Append(key, request.Scheme);
-        Append(key, request.Host.Value?.ToLowerInvariant());
-        Append(key, request.PathBase.Value);
-        Append(key, request.Path.Value);
-        AppendQuery(key, request);
+        key.Append(request.Method);
+        key.Append(request.Scheme);
+        key.AppendLowerCase(request.Host.Value);
+        key.Append(request.PathBase.Value);
+        key.Append(request.Path.Value);
+        AppendQuery(ref key, request);
 
         // The policy's header names are the same in every key: their values, in the policy's order, are enough.
         var headers = request.Headers;
         foreach (var header in _varyByHeaders)
         {
             key.Append('H');
-            AppendValues(key, headers[header]);
+            key.Append(headers[header]);
         }
 
         // Headers that turn one representation into another answer (304, 412, 206 and its bytes): a request shares
         // only with requests that ask exactly the same, so nobody gets a 304 or a 206 they did not ask for.
         key.Append('C');
-        AppendValues(key, headers.IfMatch);
-        AppendValues(key, headers.IfNoneMatch);
-        AppendValues(key, headers.IfModifiedSince);
-        AppendValues(key, headers.IfUnmodifiedSince);
-        AppendValues(key, headers.IfRange);
-        AppendValues(key, headers.Range);
+        key.Append(headers.IfMatch);
+        key.Append(headers.IfNoneMatch);
+        key.Append(headers.IfModifiedSince);
+        key.Append(headers.IfUnmodifiedSince);
+        key.Append(headers.IfRange);
+        key.Append(headers.Range);
 
         foreach (var routeValue in _varyByRouteValues)
         {
             key.Append('R');
-            Append(key, routeValue);
-            Append(key, Convert.ToString(request.RouteValues[routeValue], CultureInfo.InvariantCulture));
+            key.Append(routeValue);
+            key.Append(Convert.ToString(request.RouteValues[routeValue], CultureInfo.InvariantCulture));
         }
 
         foreach (var selector in _varyByValues)
         {
             key.Append('V');
-            Append(key, selector(context));
+            key.Append(selector(context));
         }
 
         if (user is not null)
         {
             key.Append('U');
-            Append(key, user);
+            key.Append(user);
         }
 
         if (body is not null)
         {
             key.Append('B');
-            Append(key, request.ContentType);
-            Append(key, body);
+            key.Append(request.ContentType);
+            key.Append(body);
         }
 
         var built = key.ToString();
-        if (key.Capacity <= 4096)
-        {
-            // Keep the buffer for this thread's next request; a huge one goes back to the GC.
-            t_buffer = key.Clear();
-        }
 
+        // Keep the buffer for this thread's next request; a huge one goes back to the GC.
+        t_buffer = key.Buffer.Length <= 4096 ? key.Buffer : null;
         return built;
     }
 
@@ -151,7 +149,7 @@ internal sealed class SingleFlightKeyBuilder
     private string? UserOf(HttpContext context)
     {
         // Read through the feature: HttpContext.User creates an anonymous principal on every request that has none.
-        var user = context.Features.Get<IHttpAuthenticationFeature>()?.User;
+        var user = (context.Features[typeof(IHttpAuthenticationFeature)] as IHttpAuthenticationFeature)?.User;
         if (user is not null && IsAuthenticated(user))
         {
             var id = _userIdClaimType is { } claimType
@@ -212,23 +210,32 @@ internal sealed class SingleFlightKeyBuilder
         return read > _maxRequestBodySize ? null : Convert.ToHexString(SHA256.HashData(buffer.AsSpan(0, read)));
     }
 
-    private void AppendQuery(StringBuilder key, HttpRequest request)
+    private void AppendQuery(ref SingleFlightKeyWriter key, HttpRequest request)
     {
+        // Every part of a key has a known length, so two keys are equal only if all their parts are: the query's
+        // names are counted first.
         key.Append('Q');
         if (_varyByQueryKeys is { } selected)
         {
+            key.AppendLength(selected.Length);
             var query = request.Query;
             foreach (var name in selected)
             {
-                Append(key, name);
-                AppendValues(key, query[name]);
+                key.Append(name);
+                key.Append(query[name]);
             }
 
             return;
         }
 
         var raw = request.QueryString.Value;
-        if (string.IsNullOrEmpty(raw) || TryAppendCanonicalQuery(key, raw))
+        if (string.IsNullOrEmpty(raw))
+        {
+            key.AppendLength(0);
+            return;
+        }
+
+        if (TryAppendCanonicalQuery(ref key, raw))
         {
             return;
         }
@@ -238,10 +245,11 @@ internal sealed class SingleFlightKeyBuilder
         var names = new string[all.Count];
         all.Keys.CopyTo(names, 0);
         Array.Sort(names, StringComparer.OrdinalIgnoreCase);
+        key.AppendLength(names.Length);
         foreach (var name in names)
         {
-            Append(key, name.ToLowerInvariant());
-            AppendValues(key, all[name]);
+            key.AppendLowerCase(name);
+            key.Append(all[name]);
         }
     }
 
@@ -250,10 +258,11 @@ internal sealed class SingleFlightKeyBuilder
     /// parsing it: plain <c>name=value</c> pairs, names lower-case, unique and sorted, nothing escaped. Anything else
     /// returns <see langword="false"/> with nothing appended, and the query is parsed.
     /// </summary>
-    private static bool TryAppendCanonicalQuery(StringBuilder key, string raw)
+    private static bool TryAppendCanonicalQuery(ref SingleFlightKeyWriter key, string raw)
     {
         var query = raw.AsSpan(raw[0] == '?' ? 1 : 0);
         var previous = ReadOnlySpan<char>.Empty;
+        var pairs = 0;
         for (var rest = query; !rest.IsEmpty;)
         {
             var end = rest.IndexOf('&');
@@ -269,21 +278,29 @@ internal sealed class SingleFlightKeyBuilder
             }
 
             previous = pair[..equals];
+            pairs++;
         }
 
-        var length = key.Length;
+        if (pairs == 0)
+        {
+            return false;
+        }
+
+        key.AppendLength(pairs);
         for (var rest = query; !rest.IsEmpty;)
         {
             var end = rest.IndexOf('&');
             var pair = end < 0 ? rest : rest[..end];
             rest = end < 0 ? [] : rest[(end + 1)..];
             var equals = pair.IndexOf('=');
-            AppendPart(key, pair[..equals]);
-            key.Append("1#");
-            AppendPart(key, pair[(equals + 1)..]);
+            key.Append(pair[..equals]);
+
+            // What the parsed query gives for this name: one value.
+            key.AppendLength(1);
+            key.Append(pair[(equals + 1)..]);
         }
 
-        return key.Length > length;
+        return true;
 
         static bool IsPlain(ReadOnlySpan<char> part, bool name)
         {
@@ -297,27 +314,5 @@ internal sealed class SingleFlightKeyBuilder
 
             return true;
         }
-
-        static void AppendPart(StringBuilder key, ReadOnlySpan<char> part) => key.Append(part.Length).Append(':').Append(part).Append(';');
-    }
-
-    private static void AppendValues(StringBuilder key, StringValues values)
-    {
-        key.Append(values.Count).Append('#');
-        foreach (var value in values)
-        {
-            Append(key, value);
-        }
-    }
-
-    private static void Append(StringBuilder key, string? value)
-    {
-        if (value is null)
-        {
-            key.Append("-;");
-            return;
-        }
-
-        key.Append(value.Length).Append(':').Append(value).Append(';');
     }
 }

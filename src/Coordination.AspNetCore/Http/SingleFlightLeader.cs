@@ -87,8 +87,11 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
         IHttpRequestLifetimeFeature? originalLifetime = null;
         try
         {
-            originalBody = features.GetRequiredFeature<IHttpResponseBodyFeature>();
-            originalLifetime = features.GetRequiredFeature<IHttpRequestLifetimeFeature>();
+            // Through the indexer: Get<T>() and Set<T>() are generic virtual calls, several times its cost.
+            originalBody = features[typeof(IHttpResponseBodyFeature)] as IHttpResponseBodyFeature
+                ?? throw new InvalidOperationException($"The request has no {nameof(IHttpResponseBodyFeature)}.");
+            originalLifetime = features[typeof(IHttpRequestLifetimeFeature)] as IHttpRequestLifetimeFeature
+                ?? throw new InvalidOperationException($"The request has no {nameof(IHttpRequestLifetimeFeature)}.");
             var headers = context.Response.Headers;
             if (headers.Count > 0)
             {
@@ -105,8 +108,8 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
             // response's audience cancels it (EveryClientGone). Uncoalesced, it is the client's own token.
             var capture = _capture = new ResponseCaptureFeature(originalBody, this);
             _lifetime = new SingleFlightRequestLifetimeFeature(originalLifetime, capture, flightAborted);
-            features.Set<IHttpResponseBodyFeature>(capture);
-            features.Set<IHttpRequestLifetimeFeature>(_lifetime);
+            features[typeof(IHttpResponseBodyFeature)] = capture;
+            features[typeof(IHttpRequestLifetimeFeature)] = _lifetime;
             using var leaderGone = clientAborted.UnsafeRegister(static state => ((ResponseCaptureFeature)state!).Detach(), capture);
             await endpoint(context).ConfigureAwait(false);
             await capture.FinishAsync().ConfigureAwait(false);
@@ -125,8 +128,8 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
         {
             if (originalLifetime is not null)
             {
-                features.Set(originalBody);
-                features.Set(originalLifetime);
+                features[typeof(IHttpResponseBodyFeature)] = originalBody;
+                features[typeof(IHttpRequestLifetimeFeature)] = originalLifetime;
             }
         }
     }

@@ -22,6 +22,7 @@ internal sealed class Flight<TKey, TValue>
     private int _live;
     private int _followers;
     private int _promotions;
+    private volatile bool _removed;
     private Queue<FlightCandidate<TKey, TValue>>? _waiting;
     private SharedFlightResult<TKey, TValue>? _shared;
 
@@ -41,6 +42,17 @@ internal sealed class Flight<TKey, TValue>
 
     /// <summary>Whether the flight was counted in <c>coordination.single_flight.active</c>; decided once, when it is created.</summary>
     public bool CountedActive { get; }
+
+    /// <summary>Whether the flight has left its group's table; set once, by whoever took it out.</summary>
+    public bool Removed
+    {
+        get => _removed;
+        set
+        {
+            Debug.Assert(value, "A flight never goes back into the table.");
+            _removed = value;
+        }
+    }
 
     /// <summary>The followers that joined, for the followers histogram once the flight ends.</summary>
     public int Followers => Volatile.Read(ref _followers);

@@ -157,7 +157,7 @@ internal sealed class FlightExecution<TKey, TValue>(Flight<TKey, TValue> flight,
     /// </summary>
     public void Publish(FlightOutcome<TKey, TValue> outcome)
     {
-        if (Flight.IsClosed)
+        if (!Flight.Removed && Flight.IsClosed)
         {
             Group.TryRemove(Flight);
         }

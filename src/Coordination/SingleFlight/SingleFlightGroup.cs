@@ -193,6 +193,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
             return false;
         }
 
+        flight.Removed = true;
         flight.Close();
         OnRemoved(flight);
         return true;
@@ -201,8 +202,11 @@ public sealed class SingleFlightGroup<TKey, TValue>
     /// <summary>Takes a flight out of the table if it is still there (compare-and-remove: never a successor).</summary>
     internal bool TryRemove(Flight<TKey, TValue> flight)
     {
-        if (_flights.TryRemove(KeyValuePair.Create(flight.Key, flight)))
+        // A flight leaves the table once; the flag spares a second lookup (a lone leader's flight is taken out when
+        // its response starts, and its execution's completion would try again).
+        if (!flight.Removed && _flights.TryRemove(KeyValuePair.Create(flight.Key, flight)))
         {
+            flight.Removed = true;
             OnRemoved(flight);
             return true;
         }

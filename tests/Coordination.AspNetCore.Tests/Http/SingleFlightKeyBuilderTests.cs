@@ -31,7 +31,28 @@ public sealed class SingleFlightKeyBuilderTests
     public async Task DifferentQueries_GiveDifferentKeys(string query, string other) =>
         Assert.NotEqual(await KeyOf(query), await KeyOf(other));
 
-    private async Task<string?> KeyOf(string query)
+    [Theory]
+    [InlineData(65_533)]
+    [InlineData(65_534)]
+    [InlineData(65_535)]
+    [InlineData(70_000)]
+    public async Task LongValues_AreKeyedWhole(int length)
+    {
+        var value = new string('a', length);
+        Assert.NotEqual(await KeyOf($"?a={value}"), await KeyOf($"?a={value}a"));
+        Assert.NotEqual(await KeyOf($"?a={value}"), await KeyOf($"?a={value}&b="));
+    }
+
+    [Fact]
+    public async Task AnAbsentHeader_AndAnEmptyOne_GiveDifferentKeys()
+    {
+        var absent = await KeyOf("?a=1");
+        var empty = await KeyOf("?a=1", context => context.Request.Headers.Accept = "");
+        var twoValues = await KeyOf("?a=1", context => context.Request.Headers.Accept = new(["", ""]));
+        Assert.Equal(3, new[] { absent, empty, twoValues }.Distinct().Count());
+    }
+
+    private async Task<string?> KeyOf(string query, Action<HttpContext>? configure = null)
     {
         var context = new DefaultHttpContext();
         context.Request.Method = HttpMethods.Get;
@@ -39,6 +60,7 @@ public sealed class SingleFlightKeyBuilderTests
         context.Request.Host = new HostString("example.test");
         context.Request.Path = "/items";
         context.Request.QueryString = new QueryString(query);
+        configure?.Invoke(context);
         var (key, reason) = await _builder.BuildAsync(context);
         Assert.Null(reason);
         return key;

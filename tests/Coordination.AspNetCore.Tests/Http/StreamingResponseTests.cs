@@ -148,6 +148,42 @@ public sealed class StreamingResponseTests
         shared.AfterComplete.Open();
     }
 
+    [Theory]
+    [MemberData(nameof(Protocols))]
+    public async Task DeclaredLength_FollowersEndOnceTheyHaveItAll_WhileTheEndpointGoesOn(string version)
+    {
+        var start = new Gate();
+        var afterBody = new Gate();
+        await using var app = KestrelApp(version, map => map.MapGet("/declared", async (HttpContext context) =>
+        {
+            await start.PassAsync();
+            context.Response.ContentLength = 8;
+            await context.Response.WriteAsync("0123");
+            await context.Response.WriteAsync("4567");
+            await afterBody.PassAsync();
+        }).WithSingleFlight(p => p.EmitRoleHeader = true));
+        using var client = Client(app, version);
+
+        var leader = client.GetAsync("/declared");
+        Gate.WaitUntil(() => start.Entered == 1, "the leader runs");
+        var followers = Enumerable.Range(0, 2).Select(_ => client.GetAsync("/declared")).ToArray();
+        Gate.WaitUntil(() => HttpCoalescingTests.WaitingOn(app, "/declared") == 3, "three requests share the flight");
+        start.Open();
+        var completed = await Task.WhenAll(followers).DefaultTimeout();
+
+        // The endpoint has not returned: the followers ended on the length they were told, not on the endpoint's end
+        // (an HTTP/1.1 client stops at the length anyway; an HTTP/2 stream ends only when the server ends it).
+        Assert.Equal(1, afterBody.Entered);
+        foreach (var response in completed)
+        {
+            Assert.Equal("follower", response.Headers.GetValues("X-SingleFlight").Single());
+            Assert.Equal("01234567", await response.Content.ReadAsStringAsync());
+        }
+
+        afterBody.Open();
+        Assert.Equal("01234567", await (await leader.DefaultTimeout()).Content.ReadAsStringAsync());
+    }
+
     private static CoordinationTestApp KestrelApp(string version, Action<Microsoft.AspNetCore.Routing.IEndpointRouteBuilder> map)
     {
         var app = new CoordinationTestApp(map);
