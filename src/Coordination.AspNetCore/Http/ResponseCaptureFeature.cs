@@ -77,7 +77,7 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
     }
 
     /// <summary>The endpoint returned: the body is whole. The server's response is left for the outer middleware to finish.</summary>
-    public Task FinishAsync() => EndBodyAsync(early: false);
+    public async ValueTask FinishAsync() => await EndBodyAsync(early: false).ConfigureAwait(false);
 
     /// <summary>The leader's own client is gone or timed out: it gets nothing more; the followers go on.</summary>
     public void Detach()
@@ -191,7 +191,8 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
     }
 
     /// <summary>Ends the body once: what the endpoint left in its writer goes out, then the followers learn the end.</summary>
-    private async Task<CapturedResponse?> EndBodyAsync(bool early)
+    /// <remarks>A value task: every leader ends its body, and a task of a non-null result completed at once is an allocation.</remarks>
+    private async ValueTask<CapturedResponse?> EndBodyAsync(bool early)
     {
         if (_finished)
         {

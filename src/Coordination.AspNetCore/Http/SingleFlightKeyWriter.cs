@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Diagnostics;
+using System.Text;
 using Microsoft.Extensions.Primitives;
 
 namespace Coordination.AspNetCore;
@@ -55,8 +57,13 @@ internal struct SingleFlightKeyWriter(char[] buffer)
         }
 
         AppendLength(value.Length);
-        var written = value.AsSpan().ToLowerInvariant(Reserve(value.Length));
-        Debug.Assert(written == value.Length, "Invariant lower-casing keeps the length.");
+        var destination = Reserve(value.Length);
+        if (Ascii.ToLower(value, destination, out _) != OperationStatus.Done)
+        {
+            // Not ASCII (rare in host names and query keys): the invariant culture's casing, which keeps the length.
+            var written = value.AsSpan().ToLowerInvariant(destination);
+            Debug.Assert(written == value.Length, "Invariant lower-casing keeps the length.");
+        }
     }
 
     /// <summary>Appends the count of values, then each value.</summary>

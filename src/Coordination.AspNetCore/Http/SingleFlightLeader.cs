@@ -18,7 +18,16 @@ namespace Coordination.AspNetCore;
 internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy policy, Func<HttpContext, Task> endpoint, CancellationToken clientAborted)
     : ISingleFlightWork<string, CapturedResponse>
 {
-    private readonly TaskCompletionSource<CapturedResponse> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>A lone response that started while its run was being started: no task of its own (one allocation less).</summary>
+    private static readonly Task<CapturedResponse> StartedAlone = Task.FromResult(CapturedResponse.Alone);
+
+    /// <summary>
+    /// How the response started, as the flight learns it: <see langword="null"/> until then; the
+    /// <see cref="CapturedResponse"/>, or the failed task of a run that failed first; or, when the flight asked before
+    /// either, the source it waits on. Set with compare-and-swap: the endpoint may start its response on another thread
+    /// while <see cref="RunAsync"/> returns.
+    /// </summary>
+    private object? _start;
     private FlightExecution<string, CapturedResponse>? _execution;
     private SingleFlightRequestLifetimeFeature? _lifetime;
     private ResponseCaptureFeature? _capture;
@@ -34,7 +43,20 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
     {
         _execution = execution;
         Execution = RunEndpointAsync(flightAborted);
-        return _started.Task;
+        var start = Volatile.Read(ref _start);
+        if (start is null)
+        {
+            // The response has not started yet (the endpoint awaits something first): the flight waits for it.
+            var waiting = new TaskCompletionSource<CapturedResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+            start = Interlocked.CompareExchange(ref _start, waiting, null) ?? waiting;
+        }
+
+        return start switch
+        {
+            TaskCompletionSource<CapturedResponse> waiting => waiting.Task,
+            CapturedResponse captured => ReferenceEquals(captured, CapturedResponse.Alone) ? StartedAlone : Task.FromResult(captured),
+            _ => (Task<CapturedResponse>)start,
+        };
     }
 
     /// <summary>
@@ -60,7 +82,11 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
         // A policy that keeps responses (CacheFor) needs the body even when nobody joined.
         var alone = _execution is null || (policy.Cache is null && _execution.TryCloseUnshared());
         var captured = alone ? CapturedResponse.Alone : Decide();
-        _started.TrySetResult(captured);
+        if (Interlocked.CompareExchange(ref _start, captured, null) is TaskCompletionSource<CapturedResponse> waiting)
+        {
+            waiting.TrySetResult(captured);
+        }
+
         return captured;
 
         CapturedResponse Decide()
@@ -79,6 +105,22 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
 
     /// <summary>Nobody is left to receive the response: the endpoint's <c>RequestAborted</c> fires.</summary>
     public void EveryClientGone() => _execution?.CancelWork();
+
+    /// <summary>The run failed: whether that is how the flight learns its response (it had not started).</summary>
+    private bool FailStart(Exception exception)
+    {
+        var start = Volatile.Read(ref _start);
+        if (start is null)
+        {
+            start = Interlocked.CompareExchange(ref _start, Task.FromException<CapturedResponse>(exception), null);
+            if (start is null)
+            {
+                return true;
+            }
+        }
+
+        return start is TaskCompletionSource<CapturedResponse> waiting && waiting.TrySetException(exception);
+    }
 
     private async Task RunEndpointAsync(CancellationToken flightAborted)
     {
@@ -117,7 +159,7 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
         catch (Exception exception)
         {
             // Before the response started, the flight shares the failure; after, the followers' streams end with it.
-            if (!_started.TrySetException(exception))
+            if (!FailStart(exception))
             {
                 _capture?.Captured?.Body?.Fail(exception);
             }

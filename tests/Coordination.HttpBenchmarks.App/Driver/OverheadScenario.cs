@@ -4,8 +4,11 @@ namespace Coordination.HttpBenchmarks.Driver;
 
 /// <summary>
 /// Scenario 2: a fast handler and a URL of its own per request, so there is nothing to coalesce: what single-flight
-/// (and OutputCache) cost on top of the plain endpoint. The variants are interleaved over two rounds, and each round's
-/// ratios are to that round's plain run, so the spread between rounds shows the noise (<c>--rounds</c>, default 2).
+/// (and OutputCache) cost on top of the plain endpoint. The variants are interleaved over rounds (<c>--rounds</c>,
+/// default 4), plain and single-flight in turns (plain first in odd rounds, single-flight first in even ones, so a
+/// machine that drifts during a round favours neither), and each round's ratios are to that round's plain run. The goal
+/// is judged on the median of the rounds: on a shared VM one round in a few is disturbed (a neighbour, a collection),
+/// and every round's ratio is printed beside it.
 /// </summary>
 internal static class OverheadScenario
 {
@@ -25,12 +28,18 @@ internal static class OverheadScenario
         var ratios = variants.ToDictionary(v => v, _ => new List<double>());
         for (var round = 1; round <= context.Options.Rounds; round++)
         {
-            WrkResult? plain = null;
+            string[] order = round % 2 == 1 ? variants : [BenchmarkApp.SingleFlight, BenchmarkApp.Plain, BenchmarkApp.OutputCache];
+            var results = new Dictionary<string, WrkResult>();
+            foreach (var variant in order)
+            {
+                results[variant] = await context.Wrk.RunUniqueUrlsAsync(
+                    context.App.BaseAddress, $"/{variant}/fast", Connections, TimeSpan.FromSeconds(context.Options.Seconds));
+            }
+
+            var plain = results[BenchmarkApp.Plain];
             foreach (var variant in variants)
             {
-                var result = await context.Wrk.RunUniqueUrlsAsync(
-                    context.App.BaseAddress, $"/{variant}/fast", Connections, TimeSpan.FromSeconds(context.Options.Seconds));
-                plain ??= result;
+                var result = results[variant];
                 var ratio = result.RequestsPerSecond / plain.RequestsPerSecond;
                 ratios[variant].Add(ratio);
                 rows.Add(new ResultRow(
@@ -46,13 +55,20 @@ internal static class OverheadScenario
 
         foreach (var variant in variants.Skip(1))
         {
-            var mean = ratios[variant].Average();
-            var spread = $"rounds: {string.Join(", ", ratios[variant].Select(Times))}";
+            var median = Median(ratios[variant]);
+            var spread = $"rounds: {string.Join(", ", ratios[variant].Select(Times))}; mean {Times(ratios[variant].Average())}";
             rows.Add(variant == BenchmarkApp.SingleFlight
-                ? new ResultRow(Title, $"{HerdScenario.Describe(variant)}, mean", null, null, null, spread, $"{Times(mean)} plain req/s", $"≥ {Times(Goal)} plain req/s", mean >= Goal)
-                : new ResultRow(Title, $"{HerdScenario.Describe(variant)}, mean", null, null, null, spread, $"{Times(mean)} plain req/s"));
+                ? new ResultRow(Title, $"{HerdScenario.Describe(variant)}, median", null, null, null, spread, $"{Times(median)} plain req/s", $"≥ {Times(Goal)} plain req/s", median >= Goal)
+                : new ResultRow(Title, $"{HerdScenario.Describe(variant)}, median", null, null, null, spread, $"{Times(median)} plain req/s"));
         }
 
         return rows;
+    }
+
+    public static double Median(IReadOnlyCollection<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        var middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
 }

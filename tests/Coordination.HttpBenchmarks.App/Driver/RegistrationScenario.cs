@@ -7,7 +7,8 @@ namespace Coordination.HttpBenchmarks.Driver;
 /// <c>UseSingleFlight()</c> is in the pipeline, against the same app started without either. Two fresh processes
 /// started side by side (the main app has been through the other scenarios: its thread pool and memory pools would
 /// favour it), warmed up for three warm-ups each (the JIT's tiering needs a few seconds of traffic), run A B then
-/// B A so that a drift in the machine's load favours neither.
+/// B A so that a drift in the machine's load favours neither; the goal is judged on the median of the rounds, as in
+/// scenario 2.
 /// </summary>
 internal static class RegistrationScenario
 {
@@ -52,17 +53,17 @@ internal static class RegistrationScenario
             }
         }
 
-        var mean = ratios.Average();
+        var median = OverheadScenario.Median(ratios);
         rows.Add(new ResultRow(
             Title,
-            "library registered, mean",
+            "library registered, median",
             null,
             null,
             null,
-            $"rounds: {string.Join(", ", ratios.Select(Times))}",
-            $"{Times(mean)} req/s without the library",
+            $"rounds: {string.Join(", ", ratios.Select(Times))}; mean {Times(ratios.Average())}",
+            $"{Times(median)} req/s without the library",
             $"≥ {Times(Goal)}",
-            mean >= Goal));
+            median >= Goal));
         return rows;
     }
 }
