@@ -1,7 +1,8 @@
 using BenchmarkDotNet.Running;
 using Coordination.Benchmarks;
 
-// `postgres-batch`, `postgres-tasks`, `postgres-ingestion` and `ingestion-throughput` run load harnesses; anything else goes to BenchmarkDotNet.
+// `postgres-batch`, `postgres-tasks`, `postgres-ingestion` and `ingestion-throughput` run load harnesses,
+// `single-flight-allocations` the allocation breakdown of a lone request; anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "postgres-batch")
 {
     return await PostgresBatchBenchmark.RunAsync(args[1..]);
@@ -20,6 +21,11 @@ if (args.Length > 0 && args[0] == "postgres-ingestion")
 if (args.Length > 0 && args[0] == "ingestion-throughput")
 {
     return await IngestionThroughputBenchmark.RunAsync();
+}
+
+if (args.Length > 0 && args[0] == "single-flight-allocations")
+{
+    return await SingleFlightAllocationsHarness.RunAsync(args[1..]);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

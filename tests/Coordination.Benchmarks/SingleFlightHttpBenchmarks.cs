@@ -60,7 +60,8 @@ public class SingleFlightHttpBenchmarks
     {
         var leader = new SingleFlightLeader(_request, _policy, _writeBody, CancellationToken.None);
         await leader.RunAsync(execution: null, CancellationToken.None);
-        await leader.AnswerAsync();
+        await leader.Execution!;
+        leader.ThrowIfClientLeft();
     }
 
     private async Task WriteBodyAsync(HttpContext context)

@@ -8,7 +8,8 @@ namespace Coordination.Benchmarks;
 /// <summary>
 /// One request with nothing to coalesce, through the whole single-flight pipeline on a <see cref="DefaultHttpContext"/>
 /// (no sockets): a fast endpoint with no single-flight, the same endpoint in an app where single-flight is registered,
-/// and the endpoint under single-flight as a lone request.
+/// and the endpoint under single-flight as a lone request; then the same with an endpoint that awaits before it
+/// writes (as one that reads a database does), so that its response starts after the flight began waiting for it.
 /// </summary>
 [MemoryDiagnoser]
 public class SingleFlightPipelineBenchmarks
@@ -18,9 +19,12 @@ public class SingleFlightPipelineBenchmarks
     private readonly CancellationTokenSource _clientAborted = new();
     private ServiceProvider _services = null!;
     private SingleFlightMiddleware _middleware = null!;
+    private SingleFlightMiddleware _middlewareAsync = null!;
     private DefaultHttpContext _plain = null!;
     private DefaultHttpContext _withoutSingleFlight = null!;
     private DefaultHttpContext _withSingleFlight = null!;
+    private DefaultHttpContext _plainAsync = null!;
+    private DefaultHttpContext _withSingleFlightAsync = null!;
     private int _requests;
 
     [GlobalSetup]
@@ -32,9 +36,12 @@ public class SingleFlightPipelineBenchmarks
             .AddKeyedCoordination(_ => { })
             .BuildServiceProvider();
         _middleware = new SingleFlightMiddleware(Endpoint, _services.GetRequiredService<SingleFlightPolicyProvider>());
+        _middlewareAsync = new SingleFlightMiddleware(AsyncEndpoint, _services.GetRequiredService<SingleFlightPolicyProvider>());
         _plain = NewContext(new EndpointMetadataCollection());
         _withoutSingleFlight = NewContext(new EndpointMetadataCollection());
         _withSingleFlight = NewContext(new EndpointMetadataCollection(new SingleFlightAttribute()));
+        _plainAsync = NewContext(new EndpointMetadataCollection(), AsyncEndpoint);
+        _withSingleFlightAsync = NewContext(new EndpointMetadataCollection(new SingleFlightAttribute()), AsyncEndpoint);
     }
 
     [GlobalCleanup]
@@ -53,6 +60,19 @@ public class SingleFlightPipelineBenchmarks
     [Benchmark]
     public Task WithSingleFlight_LoneRequest() => _middleware.InvokeAsync(Next(_withSingleFlight));
 
+    [Benchmark]
+    public Task Plain_AsyncEndpoint() => AsyncEndpoint(Next(_plainAsync));
+
+    [Benchmark]
+    public Task WithSingleFlight_LoneRequest_AsyncEndpoint() => _middlewareAsync.InvokeAsync(Next(_withSingleFlightAsync));
+
+    /// <summary>The endpoint after a yield to the thread pool, as after an awaited call that did not complete at once.</summary>
+    private static async Task AsyncEndpoint(HttpContext context)
+    {
+        await Task.Yield();
+        await Endpoint(context);
+    }
+
     /// <summary>The endpoint: a small text body written through the response's pipe writer, as minimal APIs do.</summary>
     private static async Task Endpoint(HttpContext context)
     {
@@ -69,7 +89,7 @@ public class SingleFlightPipelineBenchmarks
         return context;
     }
 
-    private DefaultHttpContext NewContext(EndpointMetadataCollection metadata)
+    private DefaultHttpContext NewContext(EndpointMetadataCollection metadata, RequestDelegate? endpoint = null)
     {
         var context = new DefaultHttpContext { RequestServices = _services };
         context.Request.Method = HttpMethods.Get;
@@ -82,7 +102,7 @@ public class SingleFlightPipelineBenchmarks
 
         // Kestrel's RequestAborted can always be cancelled; the default context's cannot.
         context.RequestAborted = _clientAborted.Token;
-        context.SetEndpoint(new Endpoint(Endpoint, metadata, "items"));
+        context.SetEndpoint(new Endpoint(endpoint ?? Endpoint, metadata, "items"));
         return context;
     }
 }

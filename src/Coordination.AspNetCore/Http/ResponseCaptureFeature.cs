@@ -60,7 +60,7 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
         var captured = EnsureStarted();
         return _detached ? Task.CompletedTask
             : captured.Body is null ? _inner.StartAsync(cancellationToken)
-            : ForwardAsync(captured, () => new ValueTask(_inner.StartAsync(cancellationToken))).AsTask();
+            : StartSharedAsync(captured, cancellationToken);
     }
 
     public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default) =>
@@ -128,7 +128,7 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
         var captured = EnsureStarted();
         return _detached ? Task.CompletedTask
             : captured.Body is null ? _inner.Stream.FlushAsync(cancellationToken)
-            : ForwardAsync(captured, () => new ValueTask(_inner.Stream.FlushAsync(cancellationToken))).AsTask();
+            : FlushSharedAsync(captured, cancellationToken);
     }
 
     public void Flush()
@@ -165,20 +165,32 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
     }
 
     /// <summary>
-    /// The leader's own client is gone: it leaves the shared body's audience; a response that is its alone has no
-    /// audience left, so the endpoint's <c>RequestAborted</c> fires, as without coalescing.
+    /// The leader's own client is gone. Before the response starts, the flight learns it (with no follower left, the
+    /// endpoint's <c>RequestAborted</c> fires); after, it leaves the shared body's audience, and a response that is its
+    /// alone has no audience left, so <c>RequestAborted</c> fires, as without coalescing.
     /// </summary>
     private void LeaderLeft(CapturedResponse? captured)
     {
-        if (ReferenceEquals(captured, CapturedResponse.Alone))
+        if (captured is null)
+        {
+            _leader.LeftBeforeStart();
+        }
+        else if (ReferenceEquals(captured, CapturedResponse.Alone))
         {
             _leader.EveryClientGone();
         }
         else
         {
-            captured?.Body?.LeaderLeft();
+            captured.Body?.LeaderLeft();
         }
     }
+
+    // The shared paths are methods of their own: a lambda's captured token would cost every call a closure, taken or not.
+    private Task StartSharedAsync(CapturedResponse captured, CancellationToken cancellationToken) =>
+        ForwardAsync(captured, () => new ValueTask(_inner.StartAsync(cancellationToken))).AsTask();
+
+    private Task FlushSharedAsync(CapturedResponse captured, CancellationToken cancellationToken) =>
+        ForwardAsync(captured, () => new ValueTask(_inner.Stream.FlushAsync(cancellationToken))).AsTask();
 
     private async ValueTask WriteSharedAsync(CapturedResponse captured, SharedResponseBody body, ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {

@@ -46,8 +46,10 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
         var start = Volatile.Read(ref _start);
         if (start is null)
         {
-            // The response has not started yet (the endpoint awaits something first): the flight waits for it.
-            var waiting = new TaskCompletionSource<CapturedResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+            // The response has not started yet (the endpoint awaits something first): the flight waits for it. Its
+            // continuation is the flight's publication, short and lock-free for the caller, so it runs where the
+            // response starts rather than costing a hop to the thread pool.
+            var waiting = new TaskCompletionSource<CapturedResponse>();
             start = Interlocked.CompareExchange(ref _start, waiting, null) ?? waiting;
         }
 
@@ -60,13 +62,12 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
     }
 
     /// <summary>
-    /// Answers this leader's own client the way its endpoint run does, once the run is over (the context is in use
-    /// until then). A client that left or timed out got nothing after that moment: it ends in cancellation, as an
-    /// endpoint that honours <c>RequestAborted</c> would.
+    /// Once the endpoint's run is over (awaited where the request is handled, so that no task of its own is needed), the
+    /// leader's own client is answered as that run did. A client that left or timed out got nothing after that moment:
+    /// it ends in cancellation, as an endpoint that honours <c>RequestAborted</c> would.
     /// </summary>
-    public async Task AnswerAsync()
+    public void ThrowIfClientLeft()
     {
-        await Execution!.ConfigureAwait(false);
         if (_capture!.Detached)
         {
             throw new OperationCanceledException("The client of the leading request left before the shared response ended.", clientAborted);
@@ -105,6 +106,9 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
 
     /// <summary>Nobody is left to receive the response: the endpoint's <c>RequestAborted</c> fires.</summary>
     public void EveryClientGone() => _execution?.CancelWork();
+
+    /// <summary>The leader's client left before the response started: the flight no longer counts it.</summary>
+    public void LeftBeforeStart() => _execution?.LeaderLeft();
 
     /// <summary>The run failed: whether that is how the flight learns its response (it had not started).</summary>
     private bool FailStart(Exception exception)

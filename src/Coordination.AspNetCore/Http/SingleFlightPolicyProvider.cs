@@ -29,13 +29,26 @@ internal sealed class SingleFlightPolicyProvider(
     public static ISingleFlightMetadata? EnabledMetadata(EndpointMetadataCollection metadata) =>
         metadata.GetMetadata<ISingleFlightMetadata>() is { IsEnabled: true } enabled ? enabled : null;
 
-    public SingleFlightPolicy GetPolicy(ISingleFlightMetadata metadata, Endpoint? endpoint) =>
-        metadata.InlinePolicy is { } inline
-            ? _inline.GetValue(metadata, _ => Create(InlineName(endpoint), inline))
-            : GetNamedPolicy(metadata.PolicyName);
+    /// <summary>The policy of an endpoint's metadata; every request of a middleware-coalesced endpoint asks, so a
+    /// policy already built costs a lookup and nothing more (the building paths, with their closures, run once).</summary>
+    public SingleFlightPolicy GetPolicy(ISingleFlightMetadata metadata, Endpoint? endpoint)
+    {
+        if (metadata.InlinePolicy is not { } inline)
+        {
+            return GetNamedPolicy(metadata.PolicyName);
+        }
+
+        return _inline.TryGetValue(metadata, out var policy) ? policy : CreateInlinePolicy(metadata, inline, endpoint);
+    }
 
     /// <summary>The named (or, for <see langword="null"/>, the default) policy.</summary>
-    public SingleFlightPolicy GetNamedPolicy(string? name)
+    public SingleFlightPolicy GetNamedPolicy(string? name) =>
+        _named.TryGetValue(name ?? DefaultPolicyName, out var policy) ? policy : CreateNamedPolicy(name);
+
+    private SingleFlightPolicy CreateInlinePolicy(ISingleFlightMetadata metadata, SingleFlightPolicyOptions inline, Endpoint? endpoint) =>
+        _inline.GetValue(metadata, _ => Create(InlineName(endpoint), inline));
+
+    private SingleFlightPolicy CreateNamedPolicy(string? name)
     {
         if (name is not null && !registry.Contains(Kind, name))
         {
@@ -45,9 +58,7 @@ internal sealed class SingleFlightPolicyProvider(
         }
 
         var policyName = name ?? DefaultPolicyName;
-        return _named.TryGetValue(policyName, out var policy)
-            ? policy
-            : _named.GetOrAdd(policyName, _ => Create(policyName, options.Get(name ?? Options.DefaultName)));
+        return _named.GetOrAdd(policyName, _ => Create(policyName, options.Get(name ?? Options.DefaultName)));
     }
 
     /// <summary>Disposes what the policies hold (their caches) with the app's services.</summary>

@@ -42,7 +42,8 @@ internal static class SingleFlightRequestHandler
         if (request.Execution is not null)
         {
             // The endpoint runs on this context until its body ends, so the context must outlive it.
-            await request.AnswerAsync().ConfigureAwait(false);
+            await request.Execution.ConfigureAwait(false);
+            request.ThrowIfClientLeft();
             if (response is not null && policy.Cache is not null)
             {
                 await policy.Cache.StoreAsync(context, key, response, policy).ConfigureAwait(false);

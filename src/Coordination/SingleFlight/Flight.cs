@@ -23,6 +23,9 @@ internal sealed class Flight<TKey, TValue>
     private int _followers;
     private int _promotions;
     private volatile bool _removed;
+
+    /// <summary>Whether the first execution's leader, holding its work's task, reported that its caller left.</summary>
+    private bool _leaderLeft;
     private Queue<FlightCandidate<TKey, TValue>>? _waiting;
     private SharedFlightResult<TKey, TValue>? _shared;
 
@@ -171,6 +174,37 @@ internal sealed class Flight<TKey, TValue>
         }
     }
 
+    /// <summary>
+    /// The caller of a leader that holds its work's task left before the execution was decided (the work reports it,
+    /// see <see cref="ISingleFlightWork{TKey, TValue}"/>): it no longer counts, and when nobody is left (the last caller
+    /// cancels) the execution ends, returned with the outcome to publish. <see langword="null"/> when the flight goes
+    /// on, or when the report comes too late to matter (decided, superseded, or reported already).
+    /// </summary>
+    public FlightExecution<TKey, TValue>? LeaderLeft(FlightExecution<TKey, TValue> execution, out FlightOutcome<TKey, TValue> outcome)
+    {
+        outcome = default;
+        lock (SyncRoot)
+        {
+            if (_leaderLeft || !execution.LeaderHoldsWorkTask || !IsCurrent(execution))
+            {
+                return null;
+            }
+
+            _leaderLeft = true;
+            _live--;
+            FlightExecution<TKey, TValue>? ended = null;
+            if (Group.LastCallerCancels && _live == 0)
+            {
+                ended = execution;
+                outcome = new FlightOutcome<TKey, TValue>(FlightOutcomeKind.Dropped);
+                CloseLocked(execution);
+            }
+
+            AssertInvariants();
+            return ended;
+        }
+    }
+
     /// <summary>A promoted waiter starts its work.</summary>
     public void Run(FlightCaller<TKey, TValue> caller)
     {
@@ -199,9 +233,9 @@ internal sealed class Flight<TKey, TValue>
                 {
                     if (error is OperationCanceledException)
                     {
-                        if (execution.LeaderHoldsWorkTask)
+                        if (execution.LeaderHoldsWorkTask && !_leaderLeft)
                         {
-                            // A leader that gets its work's own task is gone with it.
+                            // A leader that gets its work's own task is gone with it (unless it already left).
                             _live--;
                         }
 

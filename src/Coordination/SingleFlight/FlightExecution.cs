@@ -178,6 +178,19 @@ internal sealed class FlightExecution<TKey, TValue>(Flight<TKey, TValue> flight,
         Flight.Shared?.Publish(outcome);
     }
 
+    /// <summary>
+    /// For a leader that holds its work's task and reports its own departure (<see cref="ISingleFlightWork{TKey, TValue}"/>):
+    /// its caller left before the result. It no longer counts; with the last caller gone the work is cancelled.
+    /// </summary>
+    public void LeaderLeft()
+    {
+        if (Flight.LeaderLeft(this, out var outcome) is { } ended)
+        {
+            ended.Publish(outcome);
+            ended.CancelWork();
+        }
+    }
+
     /// <summary>Cancels the work's own token (the last caller left).</summary>
     public void CancelWork()
     {

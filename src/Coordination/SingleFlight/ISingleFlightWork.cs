@@ -4,6 +4,12 @@ namespace Coordination.SingleFlight;
 /// Work that is its own state and sees the execution it runs as (the HTTP leader uses it to close its flight when no
 /// follower joined); passed to the group without a wrapper.
 /// </summary>
+/// <remarks>
+/// Its leader waits through no caller of its own (it gets the work's task, as an uncancellable leader does), so a
+/// leading call costs no waiter, no completion source and no hop to the thread pool; the work reports instead that
+/// its caller left, with <see cref="FlightExecution{TKey, TValue}.LeaderLeft"/>. A group with a <c>Timeout</c> still
+/// gives it a waiter, which enforces the timeout.
+/// </remarks>
 internal interface ISingleFlightWork<TKey, TValue>
     where TKey : notnull
 {

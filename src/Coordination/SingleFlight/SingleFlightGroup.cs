@@ -122,7 +122,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
     public Task<TValue> RunAsync(TKey key, Func<CancellationToken, Task<TValue>> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return RunCoreAsync(key, work, InvokeStateAsWork, allowRetry: true, cancellationToken);
+        return RunCoreAsync(key, work, InvokeStateAsWork, allowRetry: true, leaderReportsLeaving: false, cancellationToken);
     }
 
     /// <summary>
@@ -138,7 +138,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
     public Task<TValue> RunAsync<TState>(TKey key, TState state, Func<TState, CancellationToken, Task<TValue>> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return RunCoreAsync(key, new StatefulWork<TState>(state, work), StatefulWork<TState>.Invoke, allowRetry: true, cancellationToken);
+        return RunCoreAsync(key, new StatefulWork<TState>(state, work), StatefulWork<TState>.Invoke, allowRetry: true, leaderReportsLeaving: false, cancellationToken);
     }
 
     /// <summary>
@@ -152,15 +152,16 @@ public sealed class SingleFlightGroup<TKey, TValue>
     public Task<TValue> RunWithoutRetryAsync(TKey key, Func<CancellationToken, Task<TValue>> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return RunCoreAsync(key, work, InvokeStateAsWork, allowRetry: false, cancellationToken);
+        return RunCoreAsync(key, work, InvokeStateAsWork, allowRetry: false, leaderReportsLeaving: false, cancellationToken);
     }
 
     /// <summary>Runs <paramref name="work"/> for <paramref name="key"/>, or joins the execution already in flight for it.</summary>
-    /// <remarks>For work that needs the execution it runs as; the work is its own state.</remarks>
+    /// <remarks>For work that needs the execution it runs as; the work is its own state, and reports its leader's
+    /// departure itself (see <see cref="ISingleFlightWork{TKey, TValue}"/>).</remarks>
     internal Task<TValue> RunAsync(TKey key, ISingleFlightWork<TKey, TValue> work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return RunCoreAsync(key, work, InvokeSingleFlightWork, allowRetry: true, cancellationToken);
+        return RunCoreAsync(key, work, InvokeSingleFlightWork, allowRetry: true, leaderReportsLeaving: true, cancellationToken);
     }
 
     /// <summary>Removes entries whose execution has completed but which are still in the table.</summary>
@@ -219,6 +220,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
         object? state,
         FlightWork<TKey, TValue> work,
         bool allowRetry,
+        bool leaderReportsLeaving,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
@@ -253,9 +255,10 @@ public sealed class SingleFlightGroup<TKey, TValue>
                 return RunUncoalescedAsync(state, work, cancellationToken);
             }
 
-            // A leader that cannot cancel and has no timeout to enforce simply gets its own work's task.
+            // A leader that cannot cancel (or reports its departure itself) and has no timeout to enforce simply gets
+            // its own work's task.
             var created = new Flight<TKey, TValue>(this, key, Metrics?.ActiveEnabled ?? false);
-            var leader = cancellationToken.CanBeCanceled || Timeout is not null
+            var leader = (cancellationToken.CanBeCanceled && !leaderReportsLeaving) || Timeout is not null
                 ? new FlightCaller<TKey, TValue>(created, state, work, allowRetry, SingleFlightMetrics.Leader, cancellationToken) { Status = FlightCallerStatus.Running }
                 : null;
             var first = new FlightExecution<TKey, TValue>(created, leader, SingleFlightMetrics.Leader);

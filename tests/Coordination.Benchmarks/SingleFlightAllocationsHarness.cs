@@ -1,0 +1,86 @@
+using System.Diagnostics.Tracing;
+using System.Globalization;
+
+namespace Coordination.Benchmarks;
+
+/// <summary>
+/// What a lone single-flight request allocates, by type: <see cref="SingleFlightPipelineBenchmarks"/>' lone request
+/// (with the synchronous or the awaiting endpoint) run 300,000 times under the runtime's allocation sampling (an event
+/// about every 100 KB, naming the type allocated then), so each type's share of the bytes is its share of the samples.
+/// BenchmarkDotNet's memory diagnoser gives the total; this says where it goes.
+/// </summary>
+internal static class SingleFlightAllocationsHarness
+{
+    private const int Requests = 300_000;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var awaitingEndpoint = args.Contains("--async");
+        var benchmarks = new SingleFlightPipelineBenchmarks();
+        benchmarks.Setup();
+        try
+        {
+            Func<Task> request = awaitingEndpoint ? benchmarks.WithSingleFlight_LoneRequest_AsyncEndpoint : benchmarks.WithSingleFlight_LoneRequest;
+            for (var i = 0; i < 20_000; i++)
+            {
+                // Warm-up: tiered compilation settles before the sampling starts.
+                await request();
+            }
+
+            using var listener = new AllocationSampler();
+            for (var i = 0; i < Requests; i++)
+            {
+                await request();
+            }
+
+            Console.WriteLine($"Lone request, {(awaitingEndpoint ? "awaiting" : "synchronous")} endpoint; bytes per request by type (sampled):");
+            foreach (var (type, bytes) in listener.Snapshot().OrderByDescending(pair => pair.Value))
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(double)bytes / Requests,8:F1} B  {type}"));
+            }
+
+            return 0;
+        }
+        finally
+        {
+            benchmarks.Cleanup();
+        }
+    }
+
+    private sealed class AllocationSampler : EventListener
+    {
+        private const EventKeywords GcKeyword = (EventKeywords)0x1;
+        private readonly Dictionary<string, long> _bytes = [];
+
+        public Dictionary<string, long> Snapshot()
+        {
+            lock (_bytes)
+            {
+                return new Dictionary<string, long>(_bytes);
+            }
+        }
+
+        protected override void OnEventSourceCreated(EventSource eventSource)
+        {
+            if (eventSource.Name == "Microsoft-Windows-DotNETRuntime")
+            {
+                EnableEvents(eventSource, EventLevel.Verbose, GcKeyword);
+            }
+        }
+
+        protected override void OnEventWritten(EventWrittenEventArgs eventData)
+        {
+            if (eventData is not { EventName: "GCAllocationTick_V4", Payload: { } payload, PayloadNames: { } names })
+            {
+                return;
+            }
+
+            var type = (string)payload[names.IndexOf("TypeName")]!;
+            var bytes = Convert.ToInt64(payload[names.IndexOf("AllocationAmount64")], CultureInfo.InvariantCulture);
+            lock (_bytes)
+            {
+                _bytes[type] = _bytes.GetValueOrDefault(type) + bytes;
+            }
+        }
+    }
+}
