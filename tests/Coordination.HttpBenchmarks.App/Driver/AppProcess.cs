@@ -30,6 +30,16 @@ internal sealed class AppProcess : IAsyncDisposable
 
     public string LogPath { get; }
 
+    /// <summary>The CPU time (user and system) the app has used so far, read from the operating system.</summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
     private HttpClient Http { get; }
 
     public static async Task<AppProcess> StartAsync(string name, bool withCoordination, string logDirectory)
