@@ -47,8 +47,8 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
         if (start is null)
         {
             // The response has not started yet (the endpoint awaits something first): the flight waits for it. Its
-            // continuation is the flight's publication, short and lock-free for the caller, so it runs where the
-            // response starts rather than costing a hop to the thread pool.
+            // continuation is the flight's publication (a short lock, then completions that run their own continuations
+            // on the thread pool), so it runs where the response starts rather than costing a hop to the thread pool.
             var waiting = new TaskCompletionSource<CapturedResponse>();
             start = Interlocked.CompareExchange(ref _start, waiting, null) ?? waiting;
         }

@@ -35,8 +35,9 @@ internal static class SingleFlightRequestHandler
         }
         catch (Exception) when (request.Execution is not null)
         {
-            // This request leads but stopped waiting (its client left, it timed out, or the policy's Timeout passed):
-            // the endpoint still runs on its context for the others, and answers below.
+            // This request leads, and the flight ended without a response to share: the endpoint failed before its
+            // response started or was cancelled, or (with the policy's Timeout, which gives the leader a waiter) the
+            // Timeout passed or its client left. Its own answer is the endpoint's run, awaited below.
         }
 
         if (request.Execution is not null)
