@@ -114,7 +114,7 @@ internal static class BenchmarkApp
 
         private static async Task HerdAsync(HttpContext context, HandlerRuns.Counter counter)
         {
-            var body = HerdBody.Create(counter.Started());
+            var body = HerdBody.Create(counter.StartedTimed());
             var aborted = context.RequestAborted;
             try
             {
@@ -130,6 +130,10 @@ internal static class BenchmarkApp
             {
                 counter.WasCanceled();
                 throw;
+            }
+            finally
+            {
+                counter.Ended();
             }
         }
     }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 
 namespace Coordination.HttpBenchmarks;
 
@@ -18,6 +19,7 @@ internal sealed class HandlerRuns
         {
             snapshot[name] = counter.Runs;
             snapshot[name + ":canceled"] = counter.Canceled;
+            snapshot[name + ":busy-us"] = counter.BusyMicroseconds;
         }
 
         return snapshot;
@@ -25,15 +27,58 @@ internal sealed class HandlerRuns
 
     internal sealed class Counter
     {
+        private readonly Lock _lock = new();
         private long _runs;
         private long _canceled;
+        private int _running;
+        private long _busySince;
+        private long _busyTicks;
 
         public long Runs => Volatile.Read(ref _runs);
 
         public long Canceled => Volatile.Read(ref _canceled);
 
+        /// <summary>How long, in all, at least one run of this handler (counted with <see cref="StartedTimed"/>) was in
+        /// progress. In a coalesced herd the rest of the time is each cycle's idle part: answering the followers and
+        /// starting the next run.</summary>
+        public long BusyMicroseconds
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return (long)Stopwatch.GetElapsedTime(0, _busyTicks).TotalMicroseconds;
+                }
+            }
+        }
+
         /// <summary>Counts a run and returns its number (from 1).</summary>
         public long Started() => Interlocked.Increment(ref _runs);
+
+        /// <summary>Counts a run that <see cref="Ended"/> will close, timing it in <see cref="BusyMicroseconds"/>.</summary>
+        public long StartedTimed()
+        {
+            lock (_lock)
+            {
+                if (_running++ == 0)
+                {
+                    _busySince = Stopwatch.GetTimestamp();
+                }
+            }
+
+            return Started();
+        }
+
+        public void Ended()
+        {
+            lock (_lock)
+            {
+                if (--_running == 0)
+                {
+                    _busyTicks += Stopwatch.GetTimestamp() - _busySince;
+                }
+            }
+        }
 
         public void WasCanceled() => Interlocked.Increment(ref _canceled);
     }

@@ -78,11 +78,12 @@ internal sealed class AppProcess : IAsyncDisposable
     public async Task<T> GetAsync<T>(string path) =>
         await Http.GetFromJsonAsync<T>(path) ?? throw new InvalidOperationException($"{path} answered null.");
 
-    /// <summary>Handler runs of one endpoint (<c>sf/herd</c>) so far, and how many of them were cancelled.</summary>
-    public async Task<(long Runs, long Canceled)> RunsAsync(string endpoint)
+    /// <summary>Handler runs of one endpoint (<c>sf/herd</c>) so far, how many of them were cancelled, and (herd
+    /// endpoints) how long at least one run was in progress.</summary>
+    public async Task<(long Runs, long Canceled, long BusyMicroseconds)> RunsAsync(string endpoint)
     {
         var runs = await GetAsync<Dictionary<string, long>>("/diag/runs");
-        return (runs.GetValueOrDefault(endpoint), runs.GetValueOrDefault(endpoint + ":canceled"));
+        return (runs.GetValueOrDefault(endpoint), runs.GetValueOrDefault(endpoint + ":canceled"), runs.GetValueOrDefault(endpoint + ":busy-us"));
     }
 
     public async ValueTask DisposeAsync()
