@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Coordination.Threading;
 
 namespace Coordination.AspNetCore;
 
@@ -19,8 +20,9 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
     private readonly Lock _lock = new();
     private readonly List<(long Offset, byte[] Bytes)> _chunks = [];
     private readonly List<Reader> _readers = [];
-    /// <summary>Completed when there is something new to read (bytes, or the end); readers wait on it.</summary>
-    private TaskCompletionSource _data = NewSignal();
+    /// <summary>Set when there is something new to read (bytes, or the end); readers wait on it and are woken one after
+    /// another, so that a herd's followers do not hold up the requests that arrive meanwhile.</summary>
+    private RelayCompletion<bool> _data = new();
 
     /// <summary>Created only while the writer waits for the slowest reader; completed when a reader moves on or leaves.</summary>
     private TaskCompletionSource? _space;
@@ -185,8 +187,8 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
     private void SignalDataLocked()
     {
         var data = _data;
-        _data = NewSignal();
-        data.TrySetResult();
+        _data = new();
+        data.TrySetResult(true);
     }
 
     /// <summary>
@@ -217,7 +219,7 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
         {
             while (true)
             {
-                Task progress;
+                RelayCompletion<bool> progress;
                 lock (body._lock)
                 {
                     var index = _nextChunk - body._releasedChunks;
@@ -236,10 +238,10 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
                         return ReadOnlyMemory<byte>.Empty;
                     }
 
-                    progress = body._data.Task;
+                    progress = body._data;
                 }
 
-                await progress.WaitAsync(cancellationToken).ConfigureAwait(false);
+                await progress.WaitAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
             }
         }
 

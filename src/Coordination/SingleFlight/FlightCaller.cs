@@ -46,7 +46,7 @@ internal sealed class FlightCaller<TKey, TValue>(
             FlightOutcome<TKey, TValue> outcome;
             try
             {
-                outcome = await execution.Completion!.Task.WaitAsync(CancellationToken).ConfigureAwait(false);
+                outcome = await execution.Completion!.WaitAsync().WaitAsync(CancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (CancellationToken.IsCancellationRequested)
             {
@@ -118,7 +118,7 @@ internal sealed class FlightCaller<TKey, TValue>(
     /// </summary>
     public bool TryCompleteAlone(FlightExecution<TKey, TValue> execution)
     {
-        if (execution.Completion!.Task is not { IsCompletedSuccessfully: true } completion || completion.Result.Kind != FlightOutcomeKind.Success)
+        if (!execution.Completion!.TryGetResult(out var outcome) || outcome.Kind != FlightOutcomeKind.Success)
         {
             return false;
         }

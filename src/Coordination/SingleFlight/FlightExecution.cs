@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using Coordination.Diagnostics;
+using Coordination.Threading;
 
 namespace Coordination.SingleFlight;
 
@@ -32,15 +33,16 @@ internal sealed class FlightExecution<TKey, TValue>(Flight<TKey, TValue> flight,
     /// <summary>Whether this execution's outcome is settled; guarded by the flight's lock.</summary>
     public bool Decided { get; set; }
 
-    /// <summary>Where waiting callers learn the outcome; created for the first waiter, guarded by the flight's lock.</summary>
-    public TaskCompletionSource<FlightOutcome<TKey, TValue>>? Completion { get; set; }
+    /// <summary>Where waiting callers learn the outcome (one after another, so a herd's wake-up does not hold up the
+    /// requests that arrive meanwhile); created for the first waiter, guarded by the flight's lock.</summary>
+    public RelayCompletion<FlightOutcome<TKey, TValue>>? Completion { get; set; }
 
     /// <summary>For a work run on behalf of a follower that awaits the shared task: that follower.</summary>
     public FlightCandidate<TKey, TValue>? OnBehalfOf { get; init; }
 
     private SingleFlightGroup<TKey, TValue> Group => Flight.Group;
 
-    public static TaskCompletionSource<FlightOutcome<TKey, TValue>> NewCompletion() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public static RelayCompletion<FlightOutcome<TKey, TValue>> NewCompletion() => new();
 
     /// <summary>
     /// Closes the flight to new callers when no follower has joined it, so the result goes to the leader alone (the
