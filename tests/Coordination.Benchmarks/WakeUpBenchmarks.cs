@@ -10,6 +10,7 @@ namespace Coordination.Benchmarks;
 [InvocationCount(1, 1)]
 public class WakeUpBenchmarks : PeerBenchmark
 {
+    private readonly CancellationTokenSource _neverCanceled = new();
     private TaskCompletionSource<int> _gate = null!;
     private Task[] _callers = [];
     private int _burst;
@@ -20,6 +21,10 @@ public class WakeUpBenchmarks : PeerBenchmark
     [IterationSetup(Target = nameof(SingleFlightGroup))]
     public void ParkOnSingleFlightGroup() => Park((key, work) => Group.RunAsync(key, work));
 
+    /// <summary>Callers with a token that can cancel (as every HTTP request has) each wait through a waiter of their own.</summary>
+    [IterationSetup(Target = nameof(SingleFlightGroup_CancellableCallers))]
+    public void ParkCancellableOnSingleFlightGroup() => Park((key, work) => Group.RunAsync(key, work, _neverCanceled.Token));
+
     [IterationSetup(Target = nameof(HybridCache))]
     public void ParkOnHybridCache() => Park((key, work) => Hybrid.GetOrCreateAsync(key, work, static (w, ct) => new ValueTask<int>(w(ct)), Peers.HybridNoCaching).AsTask());
 
@@ -28,6 +33,9 @@ public class WakeUpBenchmarks : PeerBenchmark
 
     [Benchmark(Baseline = true)]
     public Task SingleFlightGroup() => ReleaseAsync();
+
+    [Benchmark]
+    public Task SingleFlightGroup_CancellableCallers() => ReleaseAsync();
 
     [Benchmark]
     public Task HybridCache() => ReleaseAsync();
