@@ -241,7 +241,7 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
                     progress = body._data;
                 }
 
-                await progress.WaitAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+                await progress.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
         }
 

@@ -46,7 +46,7 @@ internal sealed class FlightCaller<TKey, TValue>(
             FlightOutcome<TKey, TValue> outcome;
             try
             {
-                outcome = await execution.Completion!.WaitAsync().WaitAsync(CancellationToken).ConfigureAwait(false);
+                outcome = await execution.Completion!.WaitAsync(CancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (CancellationToken.IsCancellationRequested)
             {
