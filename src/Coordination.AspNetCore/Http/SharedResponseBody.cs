@@ -20,8 +20,9 @@ internal sealed class SharedResponseBody(long window, Action audienceGone)
     private readonly Lock _lock = new();
     private readonly List<(long Offset, byte[] Bytes)> _chunks = [];
     private readonly List<Reader> _readers = [];
-    /// <summary>Set when there is something new to read (bytes, or the end); readers wait on it and are woken one after
-    /// another, so that a herd's followers do not hold up the requests that arrive meanwhile.</summary>
+    /// <summary>Set when there is something new to read (bytes, or the end); readers wait on it and are woken a few at a
+    /// time (see <see cref="RelayCompletion{T}"/>), so that a herd's followers do not hold up the requests that arrive
+    /// meanwhile.</summary>
     private RelayCompletion<bool> _data = new();
 
     /// <summary>Created only while the writer waits for the slowest reader; completed when a reader moves on or leaves.</summary>

@@ -33,8 +33,9 @@ internal sealed class FlightExecution<TKey, TValue>(Flight<TKey, TValue> flight,
     /// <summary>Whether this execution's outcome is settled; guarded by the flight's lock.</summary>
     public bool Decided { get; set; }
 
-    /// <summary>Where waiting callers learn the outcome (one after another, so a herd's wake-up does not hold up the
-    /// requests that arrive meanwhile); created for the first waiter, guarded by the flight's lock.</summary>
+    /// <summary>Where waiting callers learn the outcome (a few at a time, see <see cref="RelayCompletion{T}"/>, so a
+    /// herd's wake-up does not hold up the requests that arrive meanwhile); created for the first waiter, guarded by the
+    /// flight's lock.</summary>
     public RelayCompletion<FlightOutcome<TKey, TValue>>? Completion { get; set; }
 
     /// <summary>For a work run on behalf of a follower that awaits the shared task: that follower.</summary>

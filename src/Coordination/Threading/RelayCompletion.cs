@@ -78,8 +78,9 @@ internal sealed class RelayCompletion<T>
                 _last = waiter;
                 _waiting++;
 
-                // Registered under the lock, so the registration is in place before the waiter's turn can come; nobody
-                // awaits the task yet, so a token cancelled in between completes it here without running anything.
+                // Registered under the lock, so the registration is in place before the waiter's turn can come. A token
+                // cancelled since the check above runs Cancel here, re-entering the lock; nobody awaits the task yet, so
+                // cancelling it runs nothing.
                 if (cancellationToken.CanBeCanceled)
                 {
                     waiter.Registration = cancellationToken.UnsafeRegister(static (state, token) => ((Waiter)state!).Cancel(token), waiter);
