@@ -125,23 +125,17 @@ internal sealed class RelayCompletion<T>
     /// number of relays) and queues the head of each. The line is detached, so nothing changes it meanwhile.</summary>
     private static void StartRelays(Waiter first, int count)
     {
+        // Waiter i hands on to waiter i + relays: walk the line with a second pointer that many places ahead.
         var relays = Math.Min(count, Environment.ProcessorCount);
-        if (count > 1)
+        var ahead = first;
+        for (var skipped = 0; skipped < relays; skipped++)
         {
-            var tails = new Waiter[relays];
-            var index = 0;
-            for (var waiter = first; waiter is not null; waiter = waiter.Next, index++)
-            {
-                var relay = index % relays;
-                if (index >= relays)
-                {
-                    tails[relay].Relay = waiter;
-                }
+            ahead = ahead!.Next;
+        }
 
-                tails[relay] = waiter;
-            }
-
-            Debug.Assert(index == count, "Every waiter counted is in the line.");
+        for (var waiter = first; ahead is not null; waiter = waiter.Next!, ahead = ahead.Next)
+        {
+            waiter.Relay = ahead;
         }
 
         var head = first;

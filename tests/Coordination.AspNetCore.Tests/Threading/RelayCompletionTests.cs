@@ -71,23 +71,34 @@ public sealed class RelayCompletionTests
     }
 
     [Fact]
-    public async Task WaitersRacingTheResult_AllLearnIt()
+    public async Task WaitersAndCancellationsRacingTheResult_EachWaiterLearnsItOrIsCancelled()
     {
         for (var round = 0; round < 200; round++)
         {
             var completion = new RelayCompletion<int>();
-            using var start = new Barrier(3);
-            var waiting = Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+            using var leaving = new CancellationTokenSource();
+            using var start = new Barrier(4);
+            var waiting = Enumerable.Range(0, 2).Select(w => Task.Run(() =>
             {
-                start.SignalAndWait();
-                return Enumerable.Range(0, 20).Select(_ => completion.WaitAsync(CancellationToken.None)).ToList();
+                Assert.True(start.SignalAndWait(TestTimeouts.Default));
+                return Enumerable.Range(0, 20).Select(i => completion.WaitAsync(i % 2 == 0 ? leaving.Token : CancellationToken.None)).ToList();
             })).ToList();
+            var canceling = Task.Run(() =>
+            {
+                Assert.True(start.SignalAndWait(TestTimeouts.Default));
+                leaving.Cancel();
+            });
 
-            start.SignalAndWait();
+            Assert.True(start.SignalAndWait(TestTimeouts.Default));
             completion.TrySetResult(round);
-            var results = await Task.WhenAll((await Task.WhenAll(waiting)).SelectMany(tasks => tasks)).DefaultTimeout();
-            Assert.Equal(40, results.Length);
-            Assert.All(results, result => Assert.Equal(round, result));
+            await canceling.DefaultTimeout();
+            var tasks = (await Task.WhenAll(waiting).DefaultTimeout()).SelectMany(t => t).ToList();
+            await Task.WhenAll(tasks.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).DefaultTimeout();
+
+            Assert.Equal(40, tasks.Count);
+            Assert.All(tasks, task => Assert.True(task.IsCanceled || (task.IsCompletedSuccessfully && task.Result == round)));
+            Assert.All(tasks.Where((_, i) => i % 20 % 2 == 1), task => Assert.Equal(round, task.Result));
+            Assert.Equal(0, completion.Waiting);
         }
     }
 
@@ -111,45 +122,24 @@ public sealed class RelayCompletionTests
     }
 
     [Fact]
-    public async Task WorkQueuedAfterTheResult_IsNotHeldBehindEveryWaiter()
+    public async Task TrySetResult_QueuesAFewWaitersAtATime_NotEveryOne()
     {
-        // 200 waiters queued at once on the pool's global queue would all run before work queued a moment later.
-        // Relayed, that work waits behind a few. The result is set from a thread outside the pool (as the test runner
-        // may or may not be), and the waiters hold until the work is queued, so that a thread descheduled between the
-        // two calls cannot make the relay look slow.
+        // 200 waiters queued at once would be ahead of any work queued a moment later, the next request's among them.
+        // Relayed, one waiter per relay is queued at a time: each queues the next before it resumes, and here each
+        // then holds its thread until the count is taken, so the relays cannot run ahead of the count either.
         const int Waiters = 200;
         var completion = new RelayCompletion<int>();
-        var order = new ConcurrentQueue<string>();
-        using var otherQueued = new ManualResetEventSlim();
+        using var counted = new ManualResetEventSlim();
         var waiters = Enumerable.Range(0, Waiters)
-            .Select(_ => completion.WaitAsync().ContinueWith(
-                _ =>
-                {
-                    Assert.True(otherQueued.Wait(TimeSpan.FromSeconds(30)));
-                    order.Enqueue("waiter");
-                },
-                TaskContinuationOptions.ExecuteSynchronously))
+            .Select(_ => completion.WaitAsync().ContinueWith(_ => Assert.True(counted.Wait(TestTimeouts.Default)), TaskContinuationOptions.ExecuteSynchronously))
             .ToList();
-        var other = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        var setter = new Thread(() =>
-        {
-            completion.TrySetResult(1);
-            ThreadPool.UnsafeQueueUserWorkItem(
-                _ =>
-                {
-                    order.Enqueue("other");
-                    other.SetResult();
-                },
-                null);
-            otherQueued.Set();
-        });
-        setter.Start();
+        var pendingBefore = ThreadPool.PendingWorkItemCount;
+        completion.TrySetResult(1);
+        var queued = ThreadPool.PendingWorkItemCount - pendingBefore;
+        counted.Set();
 
-        await other.Task.DefaultTimeout();
         await Task.WhenAll(waiters).DefaultTimeout();
-        setter.Join();
-        var position = order.ToList().IndexOf("other");
-        Assert.InRange(position, 0, Waiters / 2);
+        Assert.True(queued <= Waiters / 2, $"{queued} waiters were queued at once.");
     }
 }
