@@ -79,6 +79,7 @@ internal static class BenchmarkApp
         app.MapGet("/diag/runs", () => runs.Snapshot());
         app.MapGet("/diag/flights", () => flights.Count);
         app.MapGet("/diag/heap", () => HeapReport.AfterFullCollection(flights.Count));
+        app.MapGet("/diag/process", ProcessReport.Now);
 
         await app.RunAsync();
         return 0;

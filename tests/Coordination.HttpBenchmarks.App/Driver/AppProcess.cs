@@ -86,6 +86,9 @@ internal sealed class AppProcess : IAsyncDisposable
         return (runs.GetValueOrDefault(endpoint), runs.GetValueOrDefault(endpoint + ":canceled"), runs.GetValueOrDefault(endpoint + ":busy-us"));
     }
 
+    /// <summary>The app's JIT, GC and thread-pool counters now.</summary>
+    public Task<ProcessReport> ProcessAsync() => GetAsync<ProcessReport>("/diag/process");
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
