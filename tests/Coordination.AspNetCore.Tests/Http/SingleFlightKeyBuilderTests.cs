@@ -63,6 +63,8 @@ public sealed class SingleFlightKeyBuilderTests
         configure?.Invoke(context);
         var (key, reason) = await _builder.BuildAsync(context);
         Assert.Null(reason);
-        return key;
+        var characters = key!.Value.ToString();
+        key.Value.Release();
+        return characters;
     }
 }
