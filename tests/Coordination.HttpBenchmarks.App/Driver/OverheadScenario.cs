@@ -13,25 +13,23 @@ namespace Coordination.HttpBenchmarks.Driver;
 /// the operating system), which a neighbour taking the machine's time slows far less than the rate, and the bytes it
 /// allocated and the time the GC paused it per request.
 /// </summary>
-/// <remarks>
-/// Measured at steady state: tiered compilation recompiles a variant's hot methods for several seconds after its load
-/// starts, on a background thread that the load starves of CPU (a first run once measured single-flight at 0.80× for
-/// two rounds, then 0.98–1.04×), so the warm-up passes over every variant until a whole pass compiles fewer than 1% of
-/// the methods compiled so far (a trickle of tens per pass goes on for minutes), at most <see cref="MaxWarmUpPasses"/>
-/// passes.
-/// </remarks>
+/// <remarks>Measured once the JIT has settled (<see cref="JitWarmUp"/>).</remarks>
 internal static class OverheadScenario
 {
     public const int Connections = 64;
     private const double Goal = 0.95;
     private const string Title = "2 overhead (unique URLs)";
-    private const double SettledFraction = 0.01;
-    private const int MaxWarmUpPasses = 8;
 
     public static async Task<IReadOnlyList<ResultRow>> RunAsync(DriverContext context)
     {
         string[] variants = [BenchmarkApp.Plain, BenchmarkApp.SingleFlight, BenchmarkApp.OutputCache];
-        var warmUp = await WarmUpAsync(context, variants);
+        var warmUp = await JitWarmUp.RunAsync([context.App], context.WarmUp, async () =>
+        {
+            foreach (var variant in variants)
+            {
+                await context.Wrk.RunUniqueUrlsAsync(context.App.BaseAddress, $"/{variant}/fast", Connections, context.WarmUp);
+            }
+        });
 
         var rows = new List<ResultRow>();
         var ratios = variants.ToDictionary(v => v, _ => new List<double>());
@@ -79,28 +77,6 @@ internal static class OverheadScenario
         }
 
         return rows;
-    }
-
-    /// <summary>Loads each variant in turn until a whole pass compiles next to nothing; says how long that took.</summary>
-    private static async Task<string> WarmUpAsync(DriverContext context, string[] variants)
-    {
-        var compiled = (await context.App.ProcessAsync()).CompiledMethods;
-        var counts = new List<long>();
-        for (var pass = 1; ; pass++)
-        {
-            foreach (var variant in variants)
-            {
-                await context.Wrk.RunUniqueUrlsAsync(context.App.BaseAddress, $"/{variant}/fast", Connections, context.WarmUp);
-            }
-
-            var before = compiled;
-            compiled = (await context.App.ProcessAsync()).CompiledMethods;
-            counts.Add(compiled - before);
-            if (compiled - before < compiled * SettledFraction || pass == MaxWarmUpPasses)
-            {
-                return $"warm-up: {pass} passes of {context.WarmUp.TotalSeconds:F0} s per variant, compiling {string.Join(", ", counts)} methods";
-            }
-        }
     }
 
     public static double Median(IReadOnlyCollection<double> values)
