@@ -60,7 +60,7 @@ for stack in samples:
     stack = stack[::-1]
     starts = [i for i, frame in enumerate(stack) if root in frame]
     if starts:
-        branch = tuple(short(frame) for frame in stack[starts[0]:starts[0] + 3])
+        branch = tuple(short(frame) for frame in stack[starts[0]:starts[0] + int(__import__("os").environ.get("DEPTH", "3"))])
         for depth in range(1, len(branch) + 1): tree[branch[:depth]] += 1
 print(f"{len(samples)} samples of the app; share under {root}:")
 for branch, count in sorted(tree.items()):
