@@ -6,6 +6,7 @@
 #     PATH     the URL path to load (default /sf/fast: unique URLs, nothing to coalesce; /plain/fast to compare)
 #     SECONDS  how long perf samples (default 10; wrk runs 10 s longer around it)
 #     ROOT     the frame whose call tree is printed (default SingleFlightRequestHandler+<HandleAsync>)
+#   DEPTH=N in the environment prints N levels of the tree (default 3).
 #
 # Installs perf (Debian's linux-perf) and wrk when missing, builds the app in Release, runs it with perf maps on and
 # W^X off (so perf can name JIT-compiled frames), loads it, records, prints the share of all the app's samples spent
