@@ -22,59 +22,64 @@ internal static class SingleFlightRequestHandler
 
         try
         {
-            if (policy.Cache is { } cache && await cache.TryServeAsync(context, key, policy).ConfigureAwait(false))
-            {
-                return;
-            }
-
-            // Read before leading: a leader's context reports the flight's shared token from then on, not its client's.
-            var clientAborted = context.RequestAborted;
-            var request = new SingleFlightLeader(context, policy, key, endpoint, clientAborted);
-            CapturedResponse? response = null;
-            try
-            {
-                response = await policy.Group.RunAsync(key.Hash, request, clientAborted).ConfigureAwait(false);
-            }
-            catch (Exception) when (request.Execution is not null)
-            {
-                // This request leads, and the flight ended without a response to share: the endpoint failed before its
-                // response started or was cancelled, or (with the policy's Timeout, which gives the leader a waiter) the
-                // Timeout passed or its client left. Its own answer is the endpoint's run, awaited below.
-            }
-
-            if (request.Execution is not null)
-            {
-                // The endpoint runs on this context until its body ends, so the context must outlive it.
-                await request.Execution.ConfigureAwait(false);
-                request.ThrowIfClientLeft();
-                if (response is not null && policy.Cache is not null)
-                {
-                    await policy.Cache.StoreAsync(context, key.Hash, response, policy).ConfigureAwait(false);
-                }
-
-                return;
-            }
-
-            // A follower's run ends with the leader's response: the group throws when it has none.
-            var shared = response!;
-            var refusal = SingleFlightSharingRules.FollowerRefusal(context, key, shared);
-            var reader = refusal is null ? shared.Body!.Subscribe() : null;
-            if (reader is null)
-            {
-                SingleFlightLog.ResponseNotShared(policy.Logger, policy.Name, context.Request.Path, refusal ?? "the shared body had moved past its start");
-                await BypassAsync(context, policy, endpoint).ConfigureAwait(false);
-                return;
-            }
-
-            using (reader)
-            {
-                await FollowAsync(context, policy, shared, reader).ConfigureAwait(false);
-            }
+            await HandleKeyedAsync(context, policy, key, endpoint).ConfigureAwait(false);
         }
         finally
         {
             // The endpoint's run (when this request led) is over by now: nothing reads the key after this.
             key.Release();
+        }
+    }
+
+    private static async Task HandleKeyedAsync(HttpContext context, SingleFlightPolicy policy, SingleFlightKey key, Func<HttpContext, Task> endpoint)
+    {
+        if (policy.Cache is { } cache && await cache.TryServeAsync(context, key, policy).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        // Read before leading: a leader's context reports the flight's shared token from then on, not its client's.
+        var clientAborted = context.RequestAborted;
+        var request = new SingleFlightLeader(context, policy, key, endpoint, clientAborted);
+        CapturedResponse? response = null;
+        try
+        {
+            response = await policy.Group.RunAsync(key.Hash, request, clientAborted).ConfigureAwait(false);
+        }
+        catch (Exception) when (request.Execution is not null)
+        {
+            // This request leads, and the flight ended without a response to share: the endpoint failed before its
+            // response started or was cancelled, or (with the policy's Timeout, which gives the leader a waiter) the
+            // Timeout passed or its client left. Its own answer is the endpoint's run, awaited below.
+        }
+
+        if (request.Execution is not null)
+        {
+            // The endpoint runs on this context until its body ends, so the context must outlive it.
+            await request.Execution.ConfigureAwait(false);
+            request.ThrowIfClientLeft();
+            if (response is not null && policy.Cache is not null)
+            {
+                await policy.Cache.StoreAsync(context, key.Hash, response, policy).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        // A follower's run ends with the leader's response: the group throws when it has none.
+        var shared = response!;
+        var refusal = SingleFlightSharingRules.FollowerRefusal(context, key, shared);
+        var reader = refusal is null ? shared.Body!.Subscribe() : null;
+        if (reader is null)
+        {
+            SingleFlightLog.ResponseNotShared(policy.Logger, policy.Name, context.Request.Path, refusal ?? "the shared body had moved past its start");
+            await BypassAsync(context, policy, endpoint).ConfigureAwait(false);
+            return;
+        }
+
+        using (reader)
+        {
+            await FollowAsync(context, policy, shared, reader).ConfigureAwait(false);
         }
     }
 
