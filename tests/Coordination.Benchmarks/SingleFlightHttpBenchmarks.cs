@@ -49,12 +49,7 @@ public class SingleFlightHttpBenchmarks
 
     /// <summary>The key of an anonymous GET with a query and the default vary-by headers.</summary>
     [Benchmark]
-    public async ValueTask<ulong> BuildKey()
-    {
-        var (key, _) = await _policy.BuildKeyAsync(_request);
-        key!.Value.Release();
-        return key.Value.Hash;
-    }
+    public ValueTask<(string? Key, string? BypassReason)> BuildKey() => _policy.BuildKeyAsync(_request);
 
     /// <summary>
     /// A lone leader's run: its endpoint writes the body in chunks of 4 KiB through the capture stream, and no follower
@@ -63,7 +58,7 @@ public class SingleFlightHttpBenchmarks
     [Benchmark]
     public async Task CaptureStream_LoneLeader()
     {
-        var leader = new SingleFlightLeader(_request, _policy, key: default, _writeBody, CancellationToken.None);
+        var leader = new SingleFlightLeader(_request, _policy, _writeBody, CancellationToken.None);
         await leader.RunAsync(execution: null, CancellationToken.None);
         await leader.Execution!;
         leader.ThrowIfClientLeft();

@@ -8,19 +8,14 @@ namespace Coordination.AspNetCore;
 /// </summary>
 internal sealed class CapturedResponse
 {
-    private CapturedResponse(string? key, int statusCode, KeyValuePair<string, StringValues>[] headers, KeyValuePair<string, StringValues>[] leaderVaryValues, SharedResponseBody? body, string? notSharedReason)
+    private CapturedResponse(int statusCode, KeyValuePair<string, StringValues>[] headers, KeyValuePair<string, StringValues>[] leaderVaryValues, SharedResponseBody? body, string? notSharedReason)
     {
-        Key = key;
         StatusCode = statusCode;
         Headers = headers;
         LeaderVaryValues = leaderVaryValues;
         Body = body;
         NotSharedReason = notSharedReason;
     }
-
-    /// <summary>The key of the request that led (<see cref="SingleFlightKey"/>): a follower receives the response only
-    /// when it is its own. <see langword="null"/> when the response is not shared.</summary>
-    public string? Key { get; }
 
     public int StatusCode { get; }
 
@@ -35,11 +30,11 @@ internal sealed class CapturedResponse
     /// <summary>Why followers must run the endpoint themselves; <see langword="null"/> when the response is shared.</summary>
     public string? NotSharedReason { get; }
 
-    public static CapturedResponse Shared(string key, int statusCode, KeyValuePair<string, StringValues>[] headers, KeyValuePair<string, StringValues>[] leaderVaryValues, SharedResponseBody body) =>
-        new(key, statusCode, headers, leaderVaryValues, body, null);
+    public static CapturedResponse Shared(int statusCode, KeyValuePair<string, StringValues>[] headers, KeyValuePair<string, StringValues>[] leaderVaryValues, SharedResponseBody body) =>
+        new(statusCode, headers, leaderVaryValues, body, null);
 
     /// <summary>The response of a flight no follower joined before it started: its leader's alone, nothing is kept.</summary>
     public static CapturedResponse Alone { get; } = NotShared("no follower joined before it started");
 
-    public static CapturedResponse NotShared(string reason) => new(null, 0, [], [], null, reason);
+    public static CapturedResponse NotShared(string reason) => new(0, [], [], null, reason);
 }

@@ -10,12 +10,15 @@ namespace Coordination.AspNetCore;
 
 /// <summary>
 /// Builds the key of a request under a policy: identical keys share a flight. Every request of a single-flight
-/// endpoint pays for it, so a GET builds its key synchronously, in a pooled buffer (see <see cref="SingleFlightKey"/>).
+/// endpoint pays for it, so a GET builds its key synchronously in a reused per-thread buffer.
 /// </summary>
 internal sealed class SingleFlightKeyBuilder
 {
     /// <summary>The JWT subject claim, as it arrives when inbound claims are not mapped.</summary>
     private const string SubjectClaimType = "sub";
+
+    [ThreadStatic]
+    private static char[]? t_buffer;
 
     private readonly string[] _varyByHeaders;
     private readonly string[]? _varyByQueryKeys;
@@ -43,8 +46,7 @@ internal sealed class SingleFlightKeyBuilder
         Array.Exists(_varyByHeaders, h => string.Equals(h, headerName, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Builds the key of a request, or returns <see langword="null"/> with a reason when it must run uncoalesced.</summary>
-    /// <remarks>The caller releases a key it was given (<see cref="SingleFlightKey.Release"/>).</remarks>
-    public ValueTask<(SingleFlightKey? Key, string? BypassReason)> BuildAsync(HttpContext context)
+    public ValueTask<(string? Key, string? BypassReason)> BuildAsync(HttpContext context)
     {
         var method = context.Request.Method;
         var isPost = HttpMethods.IsPost(method);
@@ -70,16 +72,17 @@ internal sealed class SingleFlightKeyBuilder
         return isPost ? BuildPostAsync(context, user) : new((Build(context, user, body: null), null));
     }
 
-    private async ValueTask<(SingleFlightKey? Key, string? BypassReason)> BuildPostAsync(HttpContext context, string? user)
+    private async ValueTask<(string? Key, string? BypassReason)> BuildPostAsync(HttpContext context, string? user)
     {
         var bodyHash = await HashBodyAsync(context).ConfigureAwait(false);
         return bodyHash is null ? (null, "request body too large") : (Build(context, user, bodyHash), null);
     }
 
     /// <summary>The key: every part length-prefixed, so no value can forge a delimiter and two different requests never share one.</summary>
-    private SingleFlightKey Build(HttpContext context, string? user, string? body)
+    private string Build(HttpContext context, string? user, string? body)
     {
-        var key = new SingleFlightKeyWriter();
+        var key = new SingleFlightKeyWriter(t_buffer ?? new char[256]);
+        t_buffer = null;
         var request = context.Request;
         key.Append(request.Method);
         key.Append(request.Scheme);
@@ -132,7 +135,11 @@ internal sealed class SingleFlightKeyBuilder
             key.Append(body);
         }
 
-        return key.ToKey();
+        var built = key.ToString();
+
+        // Keep the buffer for this thread's next request; a huge one goes back to the GC.
+        t_buffer = key.Buffer.Length <= 4096 ? key.Buffer : null;
+        return built;
     }
 
     /// <summary>

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Primitives;
 namespace Coordination.AspNetCore;
 
 /// <summary>
-/// Writes a single-flight key into a buffer rented from <see cref="ArrayPool{T}.Shared"/>: each value is prefixed with its length, so no value can forge a
+/// Writes a single-flight key into a reused buffer: each value is prefixed with its length, so no value can forge a
 /// delimiter and two different requests never write one key.
 /// </summary>
 /// <remarks>
@@ -15,17 +15,17 @@ namespace Coordination.AspNetCore;
 /// table, so they need not be readable, only unambiguous; lengths as characters spare the number formatting that
 /// every request used to pay for.
 /// </remarks>
-internal struct SingleFlightKeyWriter()
+internal struct SingleFlightKeyWriter(char[] buffer)
 {
     private const char NullValue = '\uFFFE';
     private const char LongLength = '\uFFFF';
 
     private int _length;
 
-    /// <summary>Enough for the keys of most requests; a longer key moves to a larger buffer.</summary>
-    private const int InitialLength = 256;
+    /// <summary>The buffer written so far; it is replaced by a larger one when a key outgrows it.</summary>
+    public char[] Buffer { get; private set; } = buffer;
 
-    private char[] _buffer = ArrayPool<char>.Shared.Rent(InitialLength);
+    public readonly int Length => _length;
 
     /// <summary>Appends a tag that says which part of the key follows.</summary>
     public void Append(char tag) => Reserve(1)[0] = tag;
@@ -91,20 +91,18 @@ internal struct SingleFlightKeyWriter()
         span[2] = (char)length;
     }
 
-    /// <summary>The key written: it takes the buffer, so the writer is not used after this.</summary>
-    public readonly SingleFlightKey ToKey() => new(_buffer, _length);
+    public override readonly string ToString() => new(Buffer, 0, _length);
 
     private Span<char> Reserve(int count)
     {
-        if (_buffer.Length - _length < count)
+        if (Buffer.Length - _length < count)
         {
-            var larger = ArrayPool<char>.Shared.Rent(Math.Max(_buffer.Length * 2, _length + count));
-            _buffer.AsSpan(0, _length).CopyTo(larger);
-            ArrayPool<char>.Shared.Return(_buffer);
-            _buffer = larger;
+            var larger = new char[Math.Max(Buffer.Length * 2, _length + count)];
+            Buffer.AsSpan(0, _length).CopyTo(larger);
+            Buffer = larger;
         }
 
-        var span = _buffer.AsSpan(_length, count);
+        var span = Buffer.AsSpan(_length, count);
         _length += count;
         return span;
     }

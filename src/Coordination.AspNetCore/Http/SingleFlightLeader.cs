@@ -15,8 +15,8 @@ namespace Coordination.AspNetCore;
 /// response goes to its own client alone, unbuffered, as without coalescing — unless the policy keeps responses after
 /// their flights (<see cref="SingleFlightPolicyOptions.CacheFor"/>), which needs the body.
 /// </remarks>
-internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy policy, SingleFlightKey key, Func<HttpContext, Task> endpoint, CancellationToken clientAborted)
-    : ISingleFlightWork<ulong, CapturedResponse>
+internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy policy, Func<HttpContext, Task> endpoint, CancellationToken clientAborted)
+    : ISingleFlightWork<string, CapturedResponse>
 {
     /// <summary>A lone response that started while its run was being started: no task of its own (one allocation less).</summary>
     private static readonly Task<CapturedResponse> StartedAlone = Task.FromResult(CapturedResponse.Alone);
@@ -28,7 +28,7 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
     /// while <see cref="RunAsync"/> returns.
     /// </summary>
     private object? _start;
-    private FlightExecution<ulong, CapturedResponse>? _execution;
+    private FlightExecution<string, CapturedResponse>? _execution;
     private SingleFlightRequestLifetimeFeature? _lifetime;
     private ResponseCaptureFeature? _capture;
     private Dictionary<string, StringValues>? _headersBefore;
@@ -39,7 +39,7 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
     /// <summary>Runs the endpoint; the task completes when the response starts, while the endpoint goes on writing its body.</summary>
     /// <param name="execution">The flight's execution this run is; <see langword="null"/> when it runs uncoalesced.</param>
     /// <param name="flightAborted">Cancelled when every client of the flight is gone.</param>
-    public Task<CapturedResponse> RunAsync(FlightExecution<ulong, CapturedResponse>? execution, CancellationToken flightAborted)
+    public Task<CapturedResponse> RunAsync(FlightExecution<string, CapturedResponse>? execution, CancellationToken flightAborted)
     {
         _execution = execution;
         Execution = RunEndpointAsync(flightAborted);
@@ -97,7 +97,6 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
             return refusal is not null
                 ? CapturedResponse.NotShared(refusal)
                 : CapturedResponse.Shared(
-                    key.ToString(),
                     response.StatusCode,
                     SingleFlightSharingRules.ReplayedHeaders(response.Headers, _headersBefore),
                     SingleFlightSharingRules.VaryValues(context, policy, _headersBefore),

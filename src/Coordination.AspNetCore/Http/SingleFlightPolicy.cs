@@ -30,7 +30,7 @@ internal sealed class SingleFlightPolicy : IDisposable
         _keyBuilder = new SingleFlightKeyBuilder(options);
         MaxResponseBodySize = options.MaxResponseBodySize;
         EmitRoleHeader = options.EmitRoleHeader;
-        Group = new SingleFlightGroup<ulong, CapturedResponse>(name, options.ToGroupOptions(), comparer: null, timeProvider, metrics, logger);
+        Group = new SingleFlightGroup<string, CapturedResponse>(name, options.ToGroupOptions(), StringComparer.Ordinal, timeProvider, metrics, logger);
         Cache = options.CacheDuration is { } cacheDuration
             ? new SingleFlightResponseCache(cacheDuration, options.MaxCacheSize, options.MaxResponseBodySize, timeProvider)
             : null;
@@ -42,8 +42,7 @@ internal sealed class SingleFlightPolicy : IDisposable
 
     public SingleFlightMetrics Metrics { get; }
 
-    /// <summary>The flights of the policy's requests, by the hash of their key (<see cref="SingleFlightKey.Hash"/>).</summary>
-    public SingleFlightGroup<ulong, CapturedResponse> Group { get; }
+    public SingleFlightGroup<string, CapturedResponse> Group { get; }
 
     /// <summary>The responses kept after their flights, when the policy sets <see cref="SingleFlightPolicyOptions.CacheDuration"/>.</summary>
     public SingleFlightResponseCache? Cache { get; }
@@ -60,5 +59,5 @@ internal sealed class SingleFlightPolicy : IDisposable
     public bool IsKeyedByHeader(string headerName) => _keyBuilder.IsKeyedByHeader(headerName);
 
     /// <summary>Builds the key of a request, or returns <see langword="null"/> with a reason when it must run uncoalesced.</summary>
-    public ValueTask<(SingleFlightKey? Key, string? BypassReason)> BuildKeyAsync(HttpContext context) => _keyBuilder.BuildAsync(context);
+    public ValueTask<(string? Key, string? BypassReason)> BuildKeyAsync(HttpContext context) => _keyBuilder.BuildAsync(context);
 }

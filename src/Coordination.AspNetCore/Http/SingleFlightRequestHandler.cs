@@ -12,27 +12,14 @@ internal static class SingleFlightRequestHandler
 {
     public static async Task HandleAsync(HttpContext context, SingleFlightPolicy policy, Func<HttpContext, Task> endpoint)
     {
-        var (built, bypassReason) = await policy.BuildKeyAsync(context).ConfigureAwait(false);
-        if (built is not { } key)
+        var (key, bypassReason) = await policy.BuildKeyAsync(context).ConfigureAwait(false);
+        if (key is null)
         {
             SingleFlightLog.RequestBypassed(policy.Logger, policy.Name, context.Request.Path, bypassReason!);
             await BypassAsync(context, policy, endpoint).ConfigureAwait(false);
             return;
         }
 
-        try
-        {
-            await HandleKeyedAsync(context, policy, key, endpoint).ConfigureAwait(false);
-        }
-        finally
-        {
-            // The endpoint's run (when this request led) is over by now: nothing reads the key after this.
-            key.Release();
-        }
-    }
-
-    private static async Task HandleKeyedAsync(HttpContext context, SingleFlightPolicy policy, SingleFlightKey key, Func<HttpContext, Task> endpoint)
-    {
         if (policy.Cache is { } cache && await cache.TryServeAsync(context, key, policy).ConfigureAwait(false))
         {
             return;
@@ -40,11 +27,11 @@ internal static class SingleFlightRequestHandler
 
         // Read before leading: a leader's context reports the flight's shared token from then on, not its client's.
         var clientAborted = context.RequestAborted;
-        var request = new SingleFlightLeader(context, policy, key, endpoint, clientAborted);
+        var request = new SingleFlightLeader(context, policy, endpoint, clientAborted);
         CapturedResponse? response = null;
         try
         {
-            response = await policy.Group.RunAsync(key.Hash, request, clientAborted).ConfigureAwait(false);
+            response = await policy.Group.RunAsync(key, request, clientAborted).ConfigureAwait(false);
         }
         catch (Exception) when (request.Execution is not null)
         {
@@ -60,16 +47,14 @@ internal static class SingleFlightRequestHandler
             request.ThrowIfClientLeft();
             if (response is not null && policy.Cache is not null)
             {
-                await policy.Cache.StoreAsync(context, key.Hash, response, policy).ConfigureAwait(false);
+                await policy.Cache.StoreAsync(context, key, response, policy).ConfigureAwait(false);
             }
 
             return;
         }
 
-        // A follower's run ends with the leader's response: the group throws when it has none.
-        var shared = response!;
-        var refusal = SingleFlightSharingRules.FollowerRefusal(context, key, shared);
-        var reader = refusal is null ? shared.Body!.Subscribe() : null;
+        var refusal = response!.NotSharedReason ?? SingleFlightSharingRules.VaryMismatch(context, response);
+        var reader = refusal is null ? response!.Body!.Subscribe() : null;
         if (reader is null)
         {
             SingleFlightLog.ResponseNotShared(policy.Logger, policy.Name, context.Request.Path, refusal ?? "the shared body had moved past its start");
@@ -79,7 +64,7 @@ internal static class SingleFlightRequestHandler
 
         using (reader)
         {
-            await FollowAsync(context, policy, shared, reader).ConfigureAwait(false);
+            await FollowAsync(context, policy, response, reader).ConfigureAwait(false);
         }
     }
 

@@ -43,10 +43,9 @@ internal sealed class SingleFlightResponseCache : IDisposable
 
     /// <summary>Answers the request from the cache when an entry for its key is fresh, matches its <c>Vary</c>, and the client accepts it.</summary>
     /// <returns><see langword="true"/> when the request was answered; otherwise it goes on to its flight.</returns>
-    public ValueTask<bool> TryServeAsync(HttpContext context, SingleFlightKey key, SingleFlightPolicy policy)
+    public ValueTask<bool> TryServeAsync(HttpContext context, string key, SingleFlightPolicy policy)
     {
-        // Entries are found by the key's hash and given only to the key they were stored under.
-        if (!_entries.TryGetValue(key.Hash, out CachedResponse? cached) || !key.Matches(cached!.Key))
+        if (!_entries.TryGetValue(key, out CachedResponse? cached))
         {
             return ValueTask.FromResult(false);
         }
@@ -61,7 +60,7 @@ internal sealed class SingleFlightResponseCache : IDisposable
     }
 
     /// <summary>Keeps the response a leader's run just finished, when it may be kept; says why at debug level when not.</summary>
-    public async ValueTask StoreAsync(HttpContext leader, ulong keyHash, CapturedResponse captured, SingleFlightPolicy policy)
+    public async ValueTask StoreAsync(HttpContext leader, string key, CapturedResponse captured, SingleFlightPolicy policy)
     {
         var request = leader.Request;
         if (!(HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method)))
@@ -70,7 +69,7 @@ internal sealed class SingleFlightResponseCache : IDisposable
             return;
         }
 
-        var refusal = Refusal(request, captured, out var lifetime) ?? await KeepAsync(keyHash, captured, lifetime).ConfigureAwait(false);
+        var refusal = Refusal(request, captured, out var lifetime) ?? await KeepAsync(key, captured, lifetime).ConfigureAwait(false);
         if (refusal is not null)
         {
             SingleFlightLog.ResponseNotCached(policy.Logger, policy.Name, request.Path, refusal);
@@ -80,7 +79,7 @@ internal sealed class SingleFlightResponseCache : IDisposable
     public void Dispose() => _entries.Dispose();
 
     /// <summary>Stores a response that may be kept, with its whole body; or says why it does not fit.</summary>
-    private async ValueTask<string?> KeepAsync(ulong keyHash, CapturedResponse captured, TimeSpan lifetime)
+    private async ValueTask<string?> KeepAsync(string key, CapturedResponse captured, TimeSpan lifetime)
     {
         if (await WholeBodyAsync(captured.Body!).ConfigureAwait(false) is not { } body)
         {
@@ -88,14 +87,14 @@ internal sealed class SingleFlightResponseCache : IDisposable
         }
 
         var entry = CachedResponse.Create(captured, body, _time.GetUtcNow());
-        var size = entry.EstimatedSize + ((long)entry.Key.Length * sizeof(char)) + EntryOverhead;
+        var size = entry.EstimatedSize + ((long)key.Length * sizeof(char)) + EntryOverhead;
         if (size > _maxSize)
         {
             return "it is larger than MaxCacheSize";
         }
 
         // A full cache refuses the entry and compacts itself in the background: the least recently used entries go.
-        _entries.Set(keyHash, entry, new MemoryCacheEntryOptions { Size = size, AbsoluteExpirationRelativeToNow = lifetime });
+        _entries.Set(key, entry, new MemoryCacheEntryOptions { Size = size, AbsoluteExpirationRelativeToNow = lifetime });
         return null;
     }
 
@@ -256,9 +255,8 @@ internal sealed class SingleFlightResponseCache : IDisposable
         private readonly DateTimeOffset _storedAt;
         private readonly TimeSpan _ageWhenStored;
 
-        private CachedResponse(string key, int statusCode, KeyValuePair<string, StringValues>[] headers, KeyValuePair<string, StringValues>[] leaderVaryValues, ReadOnlyMemory<byte>[] body, DateTimeOffset storedAt, TimeSpan ageWhenStored)
+        private CachedResponse(int statusCode, KeyValuePair<string, StringValues>[] headers, KeyValuePair<string, StringValues>[] leaderVaryValues, ReadOnlyMemory<byte>[] body, DateTimeOffset storedAt, TimeSpan ageWhenStored)
         {
-            Key = key;
             StatusCode = statusCode;
             Headers = headers;
             LeaderVaryValues = leaderVaryValues;
@@ -266,9 +264,6 @@ internal sealed class SingleFlightResponseCache : IDisposable
             _storedAt = storedAt;
             _ageWhenStored = ageWhenStored;
         }
-
-        /// <summary>The key of the flight the response came from: only a request of that key gets it.</summary>
-        public string Key { get; }
 
         public int StatusCode { get; }
 
@@ -308,7 +303,7 @@ internal sealed class SingleFlightResponseCache : IDisposable
         {
             var upstreamAge = long.TryParse(HeaderOf(captured.Headers, HeaderNames.Age).ToString(), out var seconds) && seconds > 0 ? TimeSpan.FromSeconds(seconds) : TimeSpan.Zero;
             var headers = Array.FindAll(captured.Headers, h => !string.Equals(h.Key, HeaderNames.Age, StringComparison.OrdinalIgnoreCase));
-            return new(captured.Key!, captured.StatusCode, headers, captured.LeaderVaryValues, body, now, upstreamAge);
+            return new(captured.StatusCode, headers, captured.LeaderVaryValues, body, now, upstreamAge);
         }
 
         public TimeSpan AgeAt(DateTimeOffset now) => _ageWhenStored + (now > _storedAt ? now - _storedAt : TimeSpan.Zero);

@@ -106,11 +106,7 @@ internal static class SingleFlightSharingRules
     }
 
     /// <summary>Why this follower may not take the leader's response, or <see langword="null"/> when it may.</summary>
-    /// <remarks>The flight table knows keys by their hash; a response goes only to a follower of the same key.</remarks>
-    public static string? FollowerRefusal(HttpContext follower, SingleFlightKey key, CapturedResponse captured) =>
-        captured.NotSharedReason
-        ?? (key.Matches(captured.Key) ? null : "it answers another key of the same hash")
-        ?? VaryMismatch(follower, captured.LeaderVaryValues);
+    public static string? VaryMismatch(HttpContext follower, CapturedResponse captured) => VaryMismatch(follower, captured.LeaderVaryValues);
 
     /// <summary>Why this request may not take a response with these leader's <c>Vary</c> values, or <see langword="null"/> when it may.</summary>
     public static string? VaryMismatch(HttpContext follower, KeyValuePair<string, StringValues>[] leaderVaryValues)
