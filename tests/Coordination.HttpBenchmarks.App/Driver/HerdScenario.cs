@@ -15,14 +15,19 @@ internal static class HerdScenario
     /// <summary>
     /// Measures <paramref name="candidate"/> against <paramref name="reference"/> in halves of the herd duration, in the
     /// order candidate, reference, reference, candidate (so neither gains from a process that warms up or a machine
-    /// that drifts during the run), then the others for comparison, each for the whole duration; warm-ups first.
+    /// that drifts during the run), then the others for comparison, each for the whole duration; warm-ups first, until
+    /// the JIT has settled (<see cref="JitWarmUp"/>).
     /// </summary>
     public static async Task<IReadOnlyList<ResultRow>> RunAsync(DriverContext context, string title, string candidate, string reference, params string[] others)
     {
-        foreach (var variant in (string[])[candidate, reference])
+        // A cached herd is bound by the CPU, as scenario 2 is: it is measured once the JIT has settled too.
+        var warmUp = await JitWarmUp.RunAsync([context.App], context.WarmUp, async () =>
         {
-            await context.Wrk.RunAsync(DriverContext.Url(context.App, $"/{variant}/herd"), Connections, context.WarmUp);
-        }
+            foreach (var variant in (string[])[candidate, reference])
+            {
+                await context.Wrk.RunAsync(DriverContext.Url(context.App, $"/{variant}/herd"), Connections, context.WarmUp);
+            }
+        });
 
         var half = TimeSpan.FromSeconds(context.Options.HerdSeconds / 2.0);
         var halves = new Dictionary<string, List<Measurement>> { [candidate] = [], [reference] = [] };
@@ -57,7 +62,7 @@ internal static class HerdScenario
                 m.Result.RequestsPerSecond,
                 m.Result.P50Milliseconds,
                 m.Result.P99Milliseconds,
-                $"{Count(m.Runs)} handler runs ({perWindow:0.00} per 50 ms){idle}{(index < 2 ? "; two halves (A B B A), p50/p99 their means" : "")}{DriverContext.Errors(m.Result)}");
+                $"{Count(m.Runs)} handler runs ({perWindow:0.00} per 50 ms){idle}{(index < 2 ? "; two halves (A B B A), p50/p99 their means" : "")}{(index == 0 ? "; " + warmUp : "")}{DriverContext.Errors(m.Result)}");
             return index == 0
                 ? row with
                 {
