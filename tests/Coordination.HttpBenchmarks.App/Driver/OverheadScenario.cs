@@ -6,7 +6,7 @@ namespace Coordination.HttpBenchmarks.Driver;
 /// <summary>
 /// Scenario 2: a fast handler and a URL of its own per request, so there is nothing to coalesce: what single-flight
 /// (and OutputCache) cost on top of the plain endpoint. The variants are interleaved over rounds (<c>--rounds</c>,
-/// default 4), plain and single-flight in turns (plain first in odd rounds, single-flight first in even ones, so a
+/// default 8), plain and single-flight in turns (plain first in odd rounds, single-flight first in even ones, so a
 /// machine that drifts during a round favours neither), and each round's ratios are to that round's plain run. The goal
 /// is judged on the median of the rounds: on a shared VM one round in a few is disturbed (a neighbour, a collection),
 /// and every round's ratio is printed beside it. Beside the rate, each run reports the app's CPU time per request (from
