@@ -44,7 +44,7 @@ internal static class OverheadScenario
                 var processBefore = await context.App.ProcessAsync();
                 var result = await context.Wrk.RunUniqueUrlsAsync(
                     context.App.BaseAddress, $"/{variant}/fast", Connections, TimeSpan.FromSeconds(context.Options.Seconds));
-                var (allocated, gcPause, _) = (await context.App.ProcessAsync()).PerRequest(processBefore, result.Requests);
+                var (allocated, gcPause) = (await context.App.ProcessAsync()).PerRequest(processBefore, result.Requests);
                 results[variant] = (result, (context.App.CpuTime - cpuBefore).TotalMicroseconds / Math.Max(1, result.Requests),
                     string.Create(CultureInfo.InvariantCulture, $"{(allocated >= 0 ? $", {allocated:F0} B allocated" : "")}, {gcPause:F2} µs of GC pause"));
             }
