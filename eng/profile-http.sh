@@ -40,9 +40,9 @@ wait "$load"
 grep -E "Requests/sec" "$work/wrk.txt"
 perf script -i "$work/perf.data" -F ip,sym 2>/dev/null >"$work/stacks.txt"
 
-python3 - "$work/stacks.txt" "$ROOT" <<'PY'
+python3 - "$work/stacks.txt" "$ROOT" "${DEPTH:-3}" <<'PY'
 import collections, re, sys
-path, root = sys.argv[1], sys.argv[2]
+path, root, depth = sys.argv[1], sys.argv[2], int(sys.argv[3])
 samples, current = [], []
 for line in open(path):
     line = line.strip()
@@ -61,8 +61,8 @@ for stack in samples:
     stack = stack[::-1]
     starts = [i for i, frame in enumerate(stack) if root in frame]
     if starts:
-        branch = tuple(short(frame) for frame in stack[starts[0]:starts[0] + int(__import__("os").environ.get("DEPTH", "3"))])
-        for depth in range(1, len(branch) + 1): tree[branch[:depth]] += 1
+        branch = tuple(short(frame) for frame in stack[starts[0]:starts[0] + depth])
+        for level in range(1, len(branch) + 1): tree[branch[:level]] += 1
 print(f"{len(samples)} samples of the app; share under {root}:")
 for branch, count in sorted(tree.items()):
     if 100 * count / len(samples) >= 0.05:

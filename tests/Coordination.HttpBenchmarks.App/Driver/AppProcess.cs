@@ -86,7 +86,7 @@ internal sealed class AppProcess : IAsyncDisposable
         return (runs.GetValueOrDefault(endpoint), runs.GetValueOrDefault(endpoint + ":canceled"), runs.GetValueOrDefault(endpoint + ":busy-us"));
     }
 
-    /// <summary>The app's JIT, GC and thread-pool counters now.</summary>
+    /// <summary>The app's JIT and GC counters now.</summary>
     public Task<ProcessReport> ProcessAsync() => GetAsync<ProcessReport>("/diag/process");
 
     public async ValueTask DisposeAsync()

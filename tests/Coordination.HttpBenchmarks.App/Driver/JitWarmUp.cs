@@ -3,7 +3,7 @@ namespace Coordination.HttpBenchmarks.Driver;
 /// <summary>
 /// Warms apps up until tiered compilation has settled. It recompiles a variant's hot methods for several seconds after
 /// its load starts, on a background thread that the load starves of CPU: a first run once measured single-flight at
-/// 0.80× of plain for two rounds, then 0.98–1.04×. So a pass of load is repeated until, in every app, it compiled fewer
+/// 0.82× and 0.80× of plain in its first two rounds, then 0.90–1.04×. So a pass of load is repeated until, in every app, it compiled fewer
 /// than 1% of the methods compiled so far (a trickle of tens per pass goes on for minutes), at most
 /// <see cref="MaxPasses"/> times.
 /// </summary>
