@@ -15,6 +15,10 @@ internal static class BenchmarkApp
     public const string OutputCache = "oc";
     public const string Plain = "plain";
 
+    /// <summary>Scenario 2's control: the plain endpoints again, under a second prefix, so that the scenario measures
+    /// what it can tell apart (two identical endpoints) beside what single-flight costs.</summary>
+    public const string PlainControl = "plain2";
+
     /// <summary>The herd endpoint's single-flight policy: the defaults, plus the role header so that the abort client
     /// can tell when it aborted a leader.</summary>
     public const string HerdPolicy = "herd";
@@ -74,6 +78,8 @@ internal static class BenchmarkApp
             .Fast(endpoint => endpoint.CacheOutput(OutputCacheOneSecondPolicy));
         MapVariant(app, Plain, runs)
             .Herd(_ => { })
+            .Fast(_ => { });
+        MapVariant(app, PlainControl, runs)
             .Fast(_ => { });
 
         app.MapGet("/diag/runs", () => runs.Snapshot());

@@ -107,6 +107,7 @@ internal static class HerdScenario
         BenchmarkApp.SingleFlight => "single-flight",
         BenchmarkApp.OutputCache => "OutputCache",
         BenchmarkApp.Plain => "plain",
+        BenchmarkApp.PlainControl => "plain again (control)",
         BenchmarkApp.SingleFlightCached => "single-flight + CacheFor(1 s)",
         BenchmarkApp.OutputCacheOneSecond => "OutputCache, 1 s",
         _ => variant,
