@@ -31,10 +31,36 @@ internal static class BenchmarkApp
     private const string OutputCachePolicy = "locking-no-storage";
     private const string OutputCacheOneSecondPolicy = "locking-1s";
 
+    private const string AlsoWithoutCoordination = "--also-without-coordination";
+
     public static async Task<int> RunAsync(string[] args)
     {
-        var withCoordination = !args.Contains("--without-coordination");
-        var builder = WebApplication.CreateBuilder(args.Where(a => a != "--without-coordination").ToArray());
+        var appArgs = new List<string>();
+        var alsoWithout = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == AlsoWithoutCoordination && i + 1 < args.Length)
+            {
+                alsoWithout.Add(args[++i]);
+            }
+            else
+            {
+                appArgs.Add(args[i]);
+            }
+        }
+
+        WebApplication[] apps =
+        [
+            Build([.. appArgs.Where(a => a != "--without-coordination")], withCoordination: !appArgs.Contains("--without-coordination")),
+            .. alsoWithout.Select(url => Build(["--urls", url], withCoordination: false)),
+        ];
+        await Task.WhenAll(apps.Select(app => app.RunAsync()));
+        return 0;
+    }
+
+    private static WebApplication Build(string[] args, bool withCoordination)
+    {
+        var builder = WebApplication.CreateBuilder(args);
 
         // Request logging at Information would measure the console; warnings and errors still show.
         builder.Logging.ClearProviders();
@@ -86,9 +112,7 @@ internal static class BenchmarkApp
         app.MapGet("/diag/flights", () => flights.Count);
         app.MapGet("/diag/heap", () => HeapReport.AfterFullCollection(flights.Count));
         app.MapGet("/diag/process", ProcessReport.Now);
-
-        await app.RunAsync();
-        return 0;
+        return app;
     }
 
     private static VariantEndpoints MapVariant(WebApplication app, string variant, HandlerRuns runs) =>

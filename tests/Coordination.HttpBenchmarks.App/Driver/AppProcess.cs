@@ -5,8 +5,8 @@ using System.Net.Sockets;
 
 namespace Coordination.HttpBenchmarks.Driver;
 
-/// <summary>One benchmark app process (this executable's <c>serve</c> mode) on a free loopback port; its output
-/// goes to a log file.</summary>
+/// <summary>One benchmark app process (this executable's <c>serve</c> mode) on a free loopback port, with, when asked,
+/// more apps without the library in the same process on ports of their own; its output goes to a log file.</summary>
 internal sealed class AppProcess : IAsyncDisposable
 {
     private static readonly TimeSpan StartupTimeout = TimeSpan.FromSeconds(60);
@@ -14,8 +14,9 @@ internal sealed class AppProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StreamWriter _log;
 
-    private AppProcess(Process process, StreamWriter log, IPEndPoint endpoint, string logPath)
+    private AppProcess(Process process, StreamWriter log, IPEndPoint endpoint, string logPath, IReadOnlyList<Uri> appsWithoutCoordination)
     {
+        AppsWithoutCoordination = appsWithoutCoordination;
         _process = process;
         _log = log;
         Endpoint = endpoint;
@@ -30,6 +31,9 @@ internal sealed class AppProcess : IAsyncDisposable
 
     public string LogPath { get; }
 
+    /// <summary>The base addresses of the apps without the library that share this process.</summary>
+    public IReadOnlyList<Uri> AppsWithoutCoordination { get; }
+
     /// <summary>The CPU time (user and system) the app has used so far, read from the operating system.</summary>
     public TimeSpan CpuTime
     {
@@ -42,7 +46,7 @@ internal sealed class AppProcess : IAsyncDisposable
 
     private HttpClient Http { get; }
 
-    public static async Task<AppProcess> StartAsync(string name, bool withCoordination, string logDirectory)
+    public static async Task<AppProcess> StartAsync(string name, bool withCoordination, string logDirectory, int appsWithoutCoordination = 0)
     {
         var endpoint = new IPEndPoint(IPAddress.Loopback, FreePort());
         var start = new ProcessStartInfo { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -61,6 +65,14 @@ internal sealed class AppProcess : IAsyncDisposable
             start.ArgumentList.Add("--without-coordination");
         }
 
+        var others = new List<Uri>();
+        for (var i = 0; i < appsWithoutCoordination; i++)
+        {
+            others.Add(new Uri($"http://{new IPEndPoint(IPAddress.Loopback, FreePort())}"));
+            start.ArgumentList.Add("--also-without-coordination");
+            start.ArgumentList.Add(others[^1].ToString().TrimEnd('/'));
+        }
+
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         var logPath = Path.Combine(logDirectory, $"{name}.log");
         var log = new StreamWriter(logPath) { AutoFlush = true };
@@ -70,7 +82,7 @@ internal sealed class AppProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var app = new AppProcess(process, log, endpoint, logPath);
+        var app = new AppProcess(process, log, endpoint, logPath, others);
         await app.WaitUntilReadyAsync();
         return app;
     }
@@ -141,8 +153,14 @@ internal sealed class AppProcess : IAsyncDisposable
 
             try
             {
-                using var response = await Http.GetAsync(new Uri("/diag/flights", UriKind.Relative));
-                if (response.IsSuccessStatusCode)
+                var ready = true;
+                foreach (var address in (Uri[])[BaseAddress, .. AppsWithoutCoordination])
+                {
+                    using var response = await Http.GetAsync(new Uri(address, "/diag/flights"));
+                    ready &= response.IsSuccessStatusCode;
+                }
+
+                if (ready)
                 {
                     return;
                 }

@@ -13,10 +13,11 @@ internal sealed class DriverContext(DriverOptions options, AppProcess app, WrkRu
 
     public static Uri Url(AppProcess app, string path) => new(app.BaseAddress, path);
 
-    /// <summary>Starts another app process (fresh, or without the library); the caller disposes it.</summary>
-    public async Task<AppProcess> StartAppAsync(string name, bool withCoordination)
+    /// <summary>Starts another app process (fresh, or without the library, with as many apps without the library beside
+    /// it as asked); the caller disposes it.</summary>
+    public async Task<AppProcess> StartAppAsync(string name, bool withCoordination, int appsWithoutCoordination = 0)
     {
-        var app = await AppProcess.StartAsync(name, withCoordination, Options.WorkDirectory);
+        var app = await AppProcess.StartAsync(name, withCoordination, Options.WorkDirectory, appsWithoutCoordination);
         LogPaths.Add(app.LogPath);
         return app;
     }

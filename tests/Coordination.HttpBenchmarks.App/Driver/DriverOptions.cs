@@ -8,8 +8,8 @@ internal sealed record DriverOptions
     public const string Usage = """
         eng/bench-http.sh [options]
           --herd-seconds N    measured seconds of each herd run (default 20)
-          --seconds N         measured seconds of each overhead and registration run (default 4)
-          --rounds N          interleaved rounds of the overhead and registration scenarios (default 8)
+          --seconds N         measured seconds of each overhead and registration run (default 1)
+          --rounds N          interleaved rounds of the overhead and registration scenarios (default 32)
           --abort-seconds N   seconds of each leader-abort run (default 10)
           --warmup-seconds N  warm-up before each variant's first measured run (default 2)
           --keys N            distinct URLs of the many-keys run (default 1000000)
@@ -20,9 +20,9 @@ internal sealed record DriverOptions
 
     public int HerdSeconds { get; init; } = 20;
 
-    public int Seconds { get; init; } = 4;
+    public int Seconds { get; init; } = 1;
 
-    public int Rounds { get; init; } = 8;
+    public int Rounds { get; init; } = 32;
 
     public int AbortSeconds { get; init; } = 10;
 

@@ -5,10 +5,10 @@ namespace Coordination.HttpBenchmarks.Driver;
 
 /// <summary>
 /// Scenario 2: a fast handler and a URL of its own per request, so there is nothing to coalesce: what single-flight
-/// (and OutputCache) cost on top of the plain endpoint. The variants are interleaved over rounds (<c>--rounds</c>,
-/// default 8), and each round's ratios are to that round's plain run. The goal is judged on the median of the rounds:
-/// on a shared VM one round in a few is disturbed (a neighbour, a collection), and every round's ratio is printed
-/// beside it. Beside the rate, each run reports the app's CPU time per request (from
+/// (and OutputCache) cost on top of the plain endpoint. The variants are interleaved over many short rounds
+/// (<c>--rounds</c>, default 32 of 1 s each): this VM's pace drifts by as much as 20% over a few seconds, and runs
+/// side by side see the same pace, so short rounds pair better than long ones. Each round's ratios are to that round's
+/// plain run, and the goal is judged on the median of the rounds (every round's ratio is printed beside it). Beside the rate, each run reports the app's CPU time per request (from
 /// the operating system), which a neighbour taking the machine's time slows far less than the rate, and the bytes it
 /// allocated and the time the GC paused it per request.
 /// </summary>
