@@ -86,13 +86,15 @@ internal sealed class SingleFlightKeyBuilder
         var request = context.Request;
         key.Append(request.Method);
         key.Append(request.Scheme);
-        key.AppendLowerCase(request.Host.Value);
+        // The Host header as sent, not HttpRequest.Host, which parses it on every read: two spellings of one host (an
+        // IDN in punycode and in Unicode) only make two keys, never one key for two hosts.
+        var headers = request.Headers;
+        key.AppendLowerCase(headers.Host);
         key.Append(request.PathBase.Value);
         key.Append(request.Path.Value);
         AppendQuery(ref key, request);
 
         // The policy's header names are the same in every key: their values, in the policy's order, are enough.
-        var headers = request.Headers;
         foreach (var header in _varyByHeaders)
         {
             key.Append('H');

@@ -11,12 +11,17 @@ namespace Coordination.AspNetCore;
 /// starts, and its body streams to them as it is written.
 /// </summary>
 /// <remarks>
-/// A lone request pays little: when no follower joined by the time its response starts, the flight closes and the
+/// <para>A lone request pays little: when no follower joined by the time its response starts, the flight closes and the
 /// response goes to its own client alone, unbuffered, as without coalescing — unless the policy keeps responses after
-/// their flights (<see cref="SingleFlightPolicyOptions.CacheFor"/>), which needs the body.
+/// their flights (<see cref="SingleFlightPolicyOptions.CacheFor"/>), which needs the body.</para>
+/// <para>While its endpoint runs, the leader is also its request's lifetime feature: <c>RequestAborted</c> fires only
+/// when every client of the flight has gone, and <c>Abort()</c> ends the shared response for all of them. (One object
+/// for both, as Kestrel's own request is most of its features: every request that may lead pays for it.) Middleware
+/// inside the flight (say, <c>UseRequestTimeouts</c> after <c>UseSingleFlight</c>) may replace the token with one
+/// linked to it, as it does on any request: its limit then applies to the shared run.</para>
 /// </remarks>
 internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy policy, Func<HttpContext, Task> endpoint, CancellationToken clientAborted)
-    : ISingleFlightWork<string, CapturedResponse>
+    : ISingleFlightWork<string, CapturedResponse>, IHttpRequestLifetimeFeature
 {
     /// <summary>A lone response that started while its run was being started: no task of its own (one allocation less).</summary>
     private static readonly Task<CapturedResponse> StartedAlone = Task.FromResult(CapturedResponse.Alone);
@@ -29,20 +34,33 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
     /// </summary>
     private object? _start;
     private FlightExecution<string, CapturedResponse>? _execution;
-    private SingleFlightRequestLifetimeFeature? _lifetime;
+    private IHttpRequestLifetimeFeature? _originalLifetime;
+    private CancellationToken? _replacedRequestAborted;
+    private bool _abortCalled;
     private ResponseCaptureFeature? _capture;
     private Dictionary<string, StringValues>? _headersBefore;
 
     /// <summary>The endpoint's run on this request's context, when this request led.</summary>
     public Task? Execution { get; private set; }
 
+    /// <summary>
+    /// The endpoint's <c>RequestAborted</c>. Before the response starts, the flight's token, which fires when every client
+    /// of the flight is gone; after, the response's audience cancels it (<see cref="EveryClientGone"/>). Uncoalesced, it
+    /// is the client's own token.
+    /// </summary>
+    CancellationToken IHttpRequestLifetimeFeature.RequestAborted
+    {
+        get => _replacedRequestAborted ?? (_execution is { } execution ? execution.WorkToken : clientAborted);
+        set => _replacedRequestAborted = value;
+    }
+
     /// <summary>Runs the endpoint; the task completes when the response starts, while the endpoint goes on writing its body.</summary>
     /// <param name="execution">The flight's execution this run is; <see langword="null"/> when it runs uncoalesced.</param>
-    /// <param name="flightAborted">Cancelled when every client of the flight is gone.</param>
-    public Task<CapturedResponse> RunAsync(FlightExecution<string, CapturedResponse>? execution, CancellationToken flightAborted)
+    /// <param name="cancellationToken">Unused: the endpoint's token is read when it asks (see <c>RequestAborted</c>).</param>
+    public Task<CapturedResponse> RunAsync(FlightExecution<string, CapturedResponse>? execution, CancellationToken cancellationToken)
     {
         _execution = execution;
-        Execution = RunEndpointAsync(flightAborted);
+        Execution = RunEndpointAsync();
         var start = Volatile.Read(ref _start);
         if (start is null)
         {
@@ -93,7 +111,7 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
         CapturedResponse Decide()
         {
             var response = context.Response;
-            var refusal = SingleFlightSharingRules.Refusal(response, policy.MaxResponseBodySize, _lifetime!.AbortCalled);
+            var refusal = SingleFlightSharingRules.Refusal(response, policy.MaxResponseBodySize, _abortCalled);
             return refusal is not null
                 ? CapturedResponse.NotShared(refusal)
                 : CapturedResponse.Shared(
@@ -102,6 +120,14 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
                     SingleFlightSharingRules.VaryValues(context, policy, _headersBefore),
                     new SharedResponseBody(policy.MaxResponseBodySize, EveryClientGone));
         }
+    }
+
+    /// <summary>The endpoint aborts its request: the shared response ends for every client, and the leader's connection goes.</summary>
+    void IHttpRequestLifetimeFeature.Abort()
+    {
+        _abortCalled = true;
+        _capture?.Captured?.Body?.Abort();
+        _originalLifetime!.Abort();
     }
 
     /// <summary>Nobody is left to receive the response: the endpoint's <c>RequestAborted</c> fires.</summary>
@@ -126,7 +152,7 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
         return start is TaskCompletionSource<CapturedResponse> waiting && waiting.TrySetException(exception);
     }
 
-    private async Task RunEndpointAsync(CancellationToken flightAborted)
+    private async Task RunEndpointAsync()
     {
         var features = context.Features;
         IHttpResponseBodyFeature? originalBody = null;
@@ -136,7 +162,7 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
             // Through the indexer: Get<T>() and Set<T>() are generic virtual calls, several times its cost.
             originalBody = features[typeof(IHttpResponseBodyFeature)] as IHttpResponseBodyFeature
                 ?? throw new InvalidOperationException($"The request has no {nameof(IHttpResponseBodyFeature)}.");
-            originalLifetime = features[typeof(IHttpRequestLifetimeFeature)] as IHttpRequestLifetimeFeature
+            originalLifetime = _originalLifetime = features[typeof(IHttpRequestLifetimeFeature)] as IHttpRequestLifetimeFeature
                 ?? throw new InvalidOperationException($"The request has no {nameof(IHttpRequestLifetimeFeature)}.");
             var headers = context.Response.Headers;
             if (headers.Count > 0)
@@ -150,12 +176,9 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
                 headers[SingleFlightSharingRules.RoleHeaderName] = "leader";
             }
 
-            // Before the response starts, the flight's token fires when every client of the flight is gone; after, the
-            // response's audience cancels it (EveryClientGone). Uncoalesced, it is the client's own token.
             var capture = _capture = new ResponseCaptureFeature(originalBody, this);
-            _lifetime = new SingleFlightRequestLifetimeFeature(originalLifetime, capture, flightAborted);
             features[typeof(IHttpResponseBodyFeature)] = capture;
-            features[typeof(IHttpRequestLifetimeFeature)] = _lifetime;
+            features[typeof(IHttpRequestLifetimeFeature)] = this;
             using var leaderGone = clientAborted.UnsafeRegister(static state => ((ResponseCaptureFeature)state!).Detach(), capture);
             await endpoint(context).ConfigureAwait(false);
             await capture.FinishAsync().ConfigureAwait(false);

@@ -16,6 +16,8 @@ internal sealed class FlightExecution<TKey, TValue>(Flight<TKey, TValue> flight,
     private const string ActivityOperationName = "coordination.single_flight";
 
     private CancellationTokenSource? _workCancellation;
+    private CancellationToken _workToken;
+    private int _workCanceled;
     private ITimer? _timer;
     private Activity? _activity;
 
@@ -40,6 +42,43 @@ internal sealed class FlightExecution<TKey, TValue>(Flight<TKey, TValue> flight,
 
     /// <summary>For a work run on behalf of a follower that awaits the shared task: that follower.</summary>
     public FlightCandidate<TKey, TValue>? OnBehalfOf { get; init; }
+
+    /// <summary>
+    /// The work's token. When the last caller's departure cancels the work, its source is created on first use: work
+    /// that sees its execution (<see cref="ISingleFlightWork{TKey, TValue}"/>) asks for it only when it needs it, so a
+    /// run that never looks (an HTTP endpoint that does not read <c>RequestAborted</c>) costs no source.
+    /// </summary>
+    public CancellationToken WorkToken
+    {
+        get
+        {
+            if (!Group.LastCallerCancels)
+            {
+                return _workToken;
+            }
+
+            if (Volatile.Read(ref _workCancellation) is { } existing)
+            {
+                return existing.Token;
+            }
+
+            var created = new CancellationTokenSource();
+            if (Interlocked.CompareExchange(ref _workCancellation, created, null) is { } raced)
+            {
+                created.Dispose();
+                return raced.Token;
+            }
+
+            // CancelWork may have run before the source existed: it left the mark, and the source starts cancelled.
+            // (Both sides write before they read, with full fences: at least one of them sees the other.)
+            if (Volatile.Read(ref _workCanceled) != 0)
+            {
+                created.Cancel();
+            }
+
+            return created.Token;
+        }
+    }
 
     private SingleFlightGroup<TKey, TValue> Group => Flight.Group;
 
@@ -66,17 +105,14 @@ internal sealed class FlightExecution<TKey, TValue>(Flight<TKey, TValue> flight,
     public Task<TValue>? Start(object? state, FlightWork<TKey, TValue> work, bool returnResult, CancellationToken leaderToken)
     {
         var group = Group;
-        var workToken = leaderToken;
-        if (group.LastCallerCancels)
+        if (!group.LastCallerCancels)
         {
-            _workCancellation = new CancellationTokenSource();
-            workToken = _workCancellation.Token;
+            _workCancellation = group.Timeout is null ? null : CancellationTokenSource.CreateLinkedTokenSource(leaderToken);
+            _workToken = _workCancellation?.Token ?? leaderToken;
         }
-        else if (group.Timeout is not null)
-        {
-            _workCancellation = CancellationTokenSource.CreateLinkedTokenSource(leaderToken);
-            workToken = _workCancellation.Token;
-        }
+
+        // Under LastCallerCancels the source is created on first use (WorkToken); work that sees its execution asks for it.
+        var workToken = group.LastCallerCancels && state is ISingleFlightWork<TKey, TValue> ? default : WorkToken;
 
         Activity? previousActivity = null;
         if (CoordinationDiagnostics.ActivitySource.HasListeners())
@@ -197,9 +233,10 @@ internal sealed class FlightExecution<TKey, TValue>(Flight<TKey, TValue> flight,
     /// <summary>Cancels the work's own token (the last caller left).</summary>
     public void CancelWork()
     {
+        Interlocked.Exchange(ref _workCanceled, 1);
         try
         {
-            _workCancellation?.Cancel();
+            Volatile.Read(ref _workCancellation)?.Cancel();
         }
         catch (ObjectDisposedException)
         {

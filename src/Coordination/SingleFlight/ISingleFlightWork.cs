@@ -14,5 +14,8 @@ internal interface ISingleFlightWork<TKey, TValue>
     where TKey : notnull
 {
     /// <summary>Runs the work as <paramref name="execution"/>, or uncoalesced when it is <see langword="null"/> (past <c>MaxKeys</c>).</summary>
+    /// <remarks>Uncoalesced, <paramref name="cancellationToken"/> is the caller's own. As an execution, the work's token is
+    /// <see cref="FlightExecution{TKey, TValue}.WorkToken"/>, to be read when it is needed: under
+    /// <c>LastCallerCancels</c> the parameter is none, so that a run that never looks costs no token source.</remarks>
     Task<TValue> RunAsync(FlightExecution<TKey, TValue>? execution, CancellationToken cancellationToken);
 }

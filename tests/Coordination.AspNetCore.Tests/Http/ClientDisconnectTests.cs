@@ -96,6 +96,39 @@ public sealed class ClientDisconnectTests
     }
 
     [Fact]
+    public async Task EveryClientDisconnectsBeforeTheHandlerLooks_RequestAbortedFiresWhenItDoes()
+    {
+        // The flight's token is created when the handler first reads RequestAborted, here after its flight was given up.
+        var gate = new Gate();
+        var handlerSawAbort = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var app = new CoordinationTestApp(map => map.MapGet("/late-look", async (HttpContext context) =>
+        {
+            await gate.PassAsync();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                handlerSawAbort.TrySetResult();
+            }
+        }).WithSingleFlight());
+        app.UseKestrel(0);
+        app.StartServer();
+        using var client = app.CreateClient();
+        using var abort = new CancellationTokenSource();
+
+        var request = client.GetAsync("/late-look", abort.Token);
+        Gate.WaitUntil(() => gate.Entered == 1 && HttpCoalescingTests.WaitingOn(app, "/late-look") == 1, "the lone request leads its flight");
+        abort.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request).DefaultTimeout();
+        Gate.WaitUntil(() => HttpCoalescingTests.WaitingOn(app, "/late-look") == 0, "the server saw the only client go");
+        gate.Open();
+
+        await handlerSawAbort.Task.DefaultTimeout();
+    }
+
+    [Fact]
     public async Task LoneLeaderClientDisconnectsAfterTheResponseStarted_TheHandlerSeesRequestAborted()
     {
         var handlerSawAbort = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
