@@ -18,6 +18,7 @@ internal sealed class FlightExecution<TKey, TValue>(Flight<TKey, TValue> flight,
     private CancellationTokenSource? _workCancellation;
     private CancellationToken _workToken;
     private int _workCanceled;
+    private object? _onBehalfOf;
     private ITimer? _timer;
     private Activity? _activity;
 
@@ -41,7 +42,12 @@ internal sealed class FlightExecution<TKey, TValue>(Flight<TKey, TValue> flight,
     public RelayCompletion<FlightOutcome<TKey, TValue>>? Completion { get; set; }
 
     /// <summary>For a work run on behalf of a follower that awaits the shared task: that follower.</summary>
-    public FlightCandidate<TKey, TValue>? OnBehalfOf { get; init; }
+    /// <remarks>Boxed: only a promotion has one, and inline it would cost every execution four references more.</remarks>
+    public FlightCandidate<TKey, TValue>? OnBehalfOf
+    {
+        get => (FlightCandidate<TKey, TValue>?)_onBehalfOf;
+        init => _onBehalfOf = value;
+    }
 
     /// <summary>
     /// The work's token. When the last caller's departure cancels the work, its source is created on first use: work
