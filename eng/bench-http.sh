@@ -3,9 +3,9 @@
 #
 # Installs wrk from Debian when it is missing (Debian's `bombardier` package is an unrelated game), builds the
 # benchmark app (tests/Coordination.HttpBenchmarks.App) in Release, and runs its driver: it starts the app on a free
-# loopback port (and, for one scenario, a second copy without the library), loads it with wrk and with a raw-socket
+# loopback port (and fresh processes of it for scenarios 3 and 4), loads it with wrk and with a raw-socket
 # client of its own, and prints one markdown table, also written to artifacts/bench-http/results.md (with the app
-# logs beside it). With the defaults the run takes about seven minutes; see docs/benchmarks.md.
+# logs beside it). With the defaults the run takes about nine minutes; see docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -3,7 +3,7 @@ using Coordination.HttpBenchmarks.Driver;
 namespace Coordination.HttpBenchmarks;
 
 /// <summary>
-/// <c>serve</c> runs the benchmark app; <c>drive</c> starts it (and a second one without the library), loads it with
+/// <c>serve</c> runs the benchmark app; <c>drive</c> starts it (and fresh copies for some scenarios), loads it with
 /// wrk and a raw-socket client, and prints the results table. eng/bench-http.sh builds in Release and runs <c>drive</c>.
 /// </summary>
 internal static class Program

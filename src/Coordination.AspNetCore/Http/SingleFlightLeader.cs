@@ -156,13 +156,12 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
     {
         var features = context.Features;
         IHttpResponseBodyFeature? originalBody = null;
-        IHttpRequestLifetimeFeature? originalLifetime = null;
         try
         {
             // Through the indexer: Get<T>() and Set<T>() are generic virtual calls, several times its cost.
             originalBody = features[typeof(IHttpResponseBodyFeature)] as IHttpResponseBodyFeature
                 ?? throw new InvalidOperationException($"The request has no {nameof(IHttpResponseBodyFeature)}.");
-            originalLifetime = _originalLifetime = features[typeof(IHttpRequestLifetimeFeature)] as IHttpRequestLifetimeFeature
+            _originalLifetime = features[typeof(IHttpRequestLifetimeFeature)] as IHttpRequestLifetimeFeature
                 ?? throw new InvalidOperationException($"The request has no {nameof(IHttpRequestLifetimeFeature)}.");
             var headers = context.Response.Headers;
             if (headers.Count > 0)
@@ -195,10 +194,10 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
         }
         finally
         {
-            if (originalLifetime is not null)
+            if (_originalLifetime is not null)
             {
                 features[typeof(IHttpResponseBodyFeature)] = originalBody;
-                features[typeof(IHttpRequestLifetimeFeature)] = originalLifetime;
+                features[typeof(IHttpRequestLifetimeFeature)] = _originalLifetime;
             }
         }
     }
