@@ -104,14 +104,7 @@ public sealed class ClientDisconnectTests
         await using var app = new CoordinationTestApp(map => map.MapGet("/late-look", async (HttpContext context) =>
         {
             await gate.PassAsync();
-            try
-            {
-                await Task.Delay(Timeout.Infinite, context.RequestAborted);
-            }
-            catch (OperationCanceledException)
-            {
-                handlerSawAbort.TrySetResult();
-            }
+            await RunUntilAbortedAsync(context, handlerSawAbort);
         }).WithSingleFlight());
         app.UseKestrel(0);
         app.StartServer();
@@ -137,15 +130,9 @@ public sealed class ClientDisconnectTests
             context.Response.ContentType = "text/event-stream";
             await context.Response.WriteAsync("data: first\n\n");
             await context.Response.Body.FlushAsync();
-            try
-            {
-                // A feed that runs until its client leaves, as an endpoint without coalescing would.
-                await Task.Delay(Timeout.Infinite, context.RequestAborted);
-            }
-            catch (OperationCanceledException)
-            {
-                handlerSawAbort.TrySetResult();
-            }
+
+            // A feed that runs until its client leaves, as an endpoint without coalescing would.
+            await RunUntilAbortedAsync(context, handlerSawAbort);
         }).WithSingleFlight());
         app.UseKestrel(0);
         app.StartServer();
@@ -161,5 +148,18 @@ public sealed class ClientDisconnectTests
         response.Dispose();
 
         await handlerSawAbort.Task.DefaultTimeout();
+    }
+
+    /// <summary>Runs until the request's <c>RequestAborted</c> fires, then records that it did.</summary>
+    private static async Task RunUntilAbortedAsync(HttpContext context, TaskCompletionSource sawAbort)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, context.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
+            sawAbort.TrySetResult();
+        }
     }
 }
