@@ -54,7 +54,20 @@ internal static class BenchmarkApp
             Build([.. appArgs.Where(a => a != "--without-coordination")], withCoordination: !appArgs.Contains("--without-coordination")),
             .. alsoWithout.Select(url => Build(["--urls", url], withCoordination: false)),
         ];
-        await Task.WhenAll(apps.Select(app => app.RunAsync()));
+        // When one app stops (or fails to start: say, another process took its port), the others stop too, so that the
+        // process ends and the driver sees it.
+        var runs = apps.Select(app => app.RunAsync()).ToArray();
+        var first = await Task.WhenAny(runs);
+        try
+        {
+            await Task.WhenAll(apps.Select(app => app.StopAsync()));
+        }
+        finally
+        {
+            // The first app's own failure, if it failed, is the one to report.
+            await first;
+        }
+
         return 0;
     }
 

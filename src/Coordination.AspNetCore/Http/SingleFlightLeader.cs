@@ -35,7 +35,8 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
     private object? _start;
     private FlightExecution<string, CapturedResponse>? _execution;
     private IHttpRequestLifetimeFeature? _originalLifetime;
-    private CancellationToken? _replacedRequestAborted;
+    private CancellationToken _replacedRequestAborted;
+    private volatile bool _requestAbortedReplaced;
     private bool _abortCalled;
     private ResponseCaptureFeature? _capture;
     private Dictionary<string, StringValues>? _headersBefore;
@@ -50,8 +51,13 @@ internal sealed class SingleFlightLeader(HttpContext context, SingleFlightPolicy
     /// </summary>
     CancellationToken IHttpRequestLifetimeFeature.RequestAborted
     {
-        get => _replacedRequestAborted ?? (_execution is { } execution ? execution.WorkToken : clientAborted);
-        set => _replacedRequestAborted = value;
+        get => _requestAbortedReplaced ? _replacedRequestAborted : _execution is { } execution ? execution.WorkToken : clientAborted;
+        set
+        {
+            // The token before the flag (a volatile write): a reader that sees the flag sees the token whole.
+            _replacedRequestAborted = value;
+            _requestAbortedReplaced = true;
+        }
     }
 
     /// <summary>Runs the endpoint; the task completes when the response starts, while the endpoint goes on writing its body.</summary>

@@ -83,7 +83,16 @@ internal sealed class AppProcess : IAsyncDisposable
         process.BeginErrorReadLine();
 
         var app = new AppProcess(process, log, endpoint, logPath, others);
-        await app.WaitUntilReadyAsync();
+        try
+        {
+            await app.WaitUntilReadyAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
         return app;
     }
 

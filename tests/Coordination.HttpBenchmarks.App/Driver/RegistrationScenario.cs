@@ -11,7 +11,8 @@ namespace Coordination.HttpBenchmarks.Driver;
 /// Apps in separate processes could not be compared to the goal's 1%: two identical copies without the library, each in
 /// its own process, once gave 0.96×, and their rounds ranged 0.71×–1.40× across runs (the JIT's tiering with PGO, and
 /// where code and data land, differ from process to process). In one process they share the JIT's code and the
-/// runtime, and differ only by what each app registered. The app with the library is compared with the mean of the two
+/// runtime, and differ by what each app registered and by one thing more: the JIT's profile of the framework code they
+/// share (the middleware's calls to the next one) mixes all three pipelines, so its guesses fit none of them exactly. The app with the library is compared with the mean of the two
 /// without it, and the two's own ratio is printed beside it as a control: what the scenario can tell apart.</para>
 /// <para>The apps are warmed up until the JIT has settled (<see cref="JitWarmUp"/>), then run in rounds, in the order
 /// without, with, without in odd rounds and backward in even ones, so that a drift in the machine's load favours none;
