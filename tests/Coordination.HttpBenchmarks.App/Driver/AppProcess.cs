@@ -68,9 +68,10 @@ internal sealed class AppProcess : IAsyncDisposable
         var others = new List<Uri>();
         for (var i = 0; i < appsWithoutCoordination; i++)
         {
-            others.Add(new Uri($"http://{new IPEndPoint(IPAddress.Loopback, FreePort())}"));
+            var url = $"http://{new IPEndPoint(IPAddress.Loopback, FreePort())}";
+            others.Add(new Uri(url));
             start.ArgumentList.Add("--also-without-coordination");
-            start.ArgumentList.Add(others[^1].ToString().TrimEnd('/'));
+            start.ArgumentList.Add(url);
         }
 
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
