@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Tracing;
 using System.Globalization;
 
@@ -9,7 +10,8 @@ namespace Coordination.Benchmarks;
 /// about every 100 KB, naming the type allocated then), so each type's share of the bytes is its share of the samples.
 /// BenchmarkDotNet's memory diagnoser gives the total; this says where it goes. With <c>--profile</c> it runs the
 /// request forty times as often (12 million requests) without sampling, for a CPU profiler (<c>perf record -p</c>) to
-/// watch.
+/// watch; with <c>--time</c> it times the lone request against the plain endpoint instead (see
+/// <see cref="TimeAgainstPlain"/>).
 /// </summary>
 internal static class SingleFlightAllocationsHarness
 {
@@ -28,6 +30,12 @@ internal static class SingleFlightAllocationsHarness
             {
                 // Warm-up: tiered compilation settles before the sampling starts.
                 await request();
+            }
+
+            if (args.Contains("--time"))
+            {
+                TimeAgainstPlain(benchmarks, request);
+                return 0;
             }
 
             if (profile)
@@ -58,6 +66,50 @@ internal static class SingleFlightAllocationsHarness
         {
             benchmarks.Cleanup();
         }
+    }
+
+    /// <summary>
+    /// What the lone request costs beyond the plain endpoint, per request: batches of each, alternated, so that the
+    /// machine's drifting pace (a VM's can move 20% within seconds) hits both alike; the median of the batches'
+    /// differences. To compare two builds, run each this way a few times, alternately.
+    /// </summary>
+    private static void TimeAgainstPlain(SingleFlightPipelineBenchmarks benchmarks, Func<Task> request)
+    {
+        const int Rounds = 61;
+        const int Batch = 20_000;
+
+        // Tiered compilation promotes hot methods in the background, some time after they get hot: both paths run for
+        // a few seconds first.
+        for (var warm = Stopwatch.StartNew(); warm.Elapsed < TimeSpan.FromSeconds(3);)
+        {
+            benchmarks.Plain().GetAwaiter().GetResult();
+            request().GetAwaiter().GetResult();
+        }
+
+        var extra = new double[Rounds];
+        var lone = new double[Rounds];
+        for (var round = 0; round < Rounds; round++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            for (var i = 0; i < Batch; i++)
+            {
+                benchmarks.Plain().GetAwaiter().GetResult();
+            }
+
+            var plain = Stopwatch.GetElapsedTime(started).TotalNanoseconds / Batch;
+            started = Stopwatch.GetTimestamp();
+            for (var i = 0; i < Batch; i++)
+            {
+                request().GetAwaiter().GetResult();
+            }
+
+            lone[round] = Stopwatch.GetElapsedTime(started).TotalNanoseconds / Batch;
+            extra[round] = lone[round] - plain;
+        }
+
+        Array.Sort(extra);
+        Array.Sort(lone);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lone request {lone[Rounds / 2]:F0} ns, of which beyond plain {extra[Rounds / 2]:F0} ns (medians of {Rounds} batches of {Batch})"));
     }
 
     private sealed class AllocationSampler : EventListener

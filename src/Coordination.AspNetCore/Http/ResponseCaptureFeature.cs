@@ -77,7 +77,11 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
     }
 
     /// <summary>The endpoint returned: the body is whole. The server's response is left for the outer middleware to finish.</summary>
-    public async ValueTask FinishAsync() => await EndBodyAsync(early: false).ConfigureAwait(false);
+    public ValueTask FinishAsync()
+    {
+        var ending = EndBodyAsync(early: false);
+        return ending.IsCompletedSuccessfully ? default : new ValueTask(ending.AsTask());
+    }
 
     /// <summary>The leader's own client is gone or timed out: it gets nothing more; the followers go on.</summary>
     public void Detach()
@@ -203,20 +207,29 @@ internal sealed class ResponseCaptureFeature : IHttpResponseBodyFeature
     }
 
     /// <summary>Ends the body once: what the endpoint left in its writer goes out, then the followers learn the end.</summary>
-    /// <remarks>A value task: every leader ends its body, and a task of a non-null result completed at once is an allocation.</remarks>
-    private async ValueTask<CapturedResponse?> EndBodyAsync(bool early)
+    /// <remarks>
+    /// A value task, synchronous unless a writer over the capture stream has bytes to flush: every leader ends its
+    /// body, and most have nothing left to write (a lone response's writer is the server's own).
+    /// </remarks>
+    private ValueTask<CapturedResponse?> EndBodyAsync(bool early)
     {
         if (_finished)
         {
-            return null;
+            return default;
         }
 
-        if (_captureWriter?.CaptureWriter is { } writer)
-        {
-            // Completing a writer over the capture stream flushes what the endpoint left in it; the stream stays open.
-            await writer.CompleteAsync().ConfigureAwait(false);
-        }
+        return _captureWriter?.CaptureWriter is { } writer ? FlushThenEndBodyAsync(writer, early) : new(EndBody(early));
+    }
 
+    private async ValueTask<CapturedResponse?> FlushThenEndBodyAsync(PipeWriter writer, bool early)
+    {
+        // Completing a writer over the capture stream flushes what the endpoint left in it; the stream stays open.
+        await writer.CompleteAsync().ConfigureAwait(false);
+        return EndBody(early);
+    }
+
+    private CapturedResponse EndBody(bool early)
+    {
         var captured = EnsureStarted();
         _finished = true;
         captured.Body?.Complete(early);

@@ -55,10 +55,9 @@ internal sealed class SingleFlightKeyBuilder
             return new((null, "method"));
         }
 
-        // Features are read through the indexer: Get<T>() is a generic virtual call, several times its cost.
-        var features = context.Features;
-        if (features[typeof(IHttpUpgradeFeature)] is IHttpUpgradeFeature { IsUpgradableRequest: true }
-            || features[typeof(IHttpExtendedConnectFeature)] is IHttpExtendedConnectFeature { IsExtendedConnect: true })
+        // Read through the indexer: Get<T>() is a generic virtual call, several times its cost. (HTTP/2's extended
+        // CONNECT, the other way to open a WebSocket, is a CONNECT request: the method check above refused it.)
+        if (context.Features[typeof(IHttpUpgradeFeature)] is IHttpUpgradeFeature { IsUpgradableRequest: true })
         {
             return new((null, "upgrade"));
         }

@@ -1,9 +1,13 @@
 using Coordination.AspNetCore;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace Coordination.Tests.Http;
 
-/// <summary>The key builder reads a query already in canonical form without parsing it; both ways must give one key.</summary>
+/// <summary>
+/// The key builder reads a query already in canonical form without parsing it (both ways must give one key), and
+/// refuses requests that must run uncoalesced.
+/// </summary>
 public sealed class SingleFlightKeyBuilderTests
 {
     private readonly SingleFlightKeyBuilder _builder = new(new SingleFlightPolicyOptions());
@@ -52,7 +56,25 @@ public sealed class SingleFlightKeyBuilderTests
         Assert.Equal(3, new[] { absent, empty, twoValues }.Distinct().Count());
     }
 
-    private async Task<string?> KeyOf(string query, Action<HttpContext>? configure = null)
+    [Fact]
+    public async Task AnUpgradeRequest_RunsUncoalesced()
+    {
+        var context = NewContext("?a=1");
+        context.Features.Set<IHttpUpgradeFeature>(new UpgradeFeature());
+        Assert.Equal((null, "upgrade"), await _builder.BuildAsync(context));
+    }
+
+    [Fact]
+    public async Task AnExtendedConnectRequest_RunsUncoalesced()
+    {
+        // HTTP/2 WebSockets (RFC 8441): a CONNECT request with a :protocol, refused by its method alone.
+        var context = NewContext("?a=1");
+        context.Request.Method = HttpMethods.Connect;
+        context.Features.Set<IHttpExtendedConnectFeature>(new ExtendedConnectFeature());
+        Assert.Equal((null, "method"), await _builder.BuildAsync(context));
+    }
+
+    private static DefaultHttpContext NewContext(string query)
     {
         var context = new DefaultHttpContext();
         context.Request.Method = HttpMethods.Get;
@@ -60,9 +82,31 @@ public sealed class SingleFlightKeyBuilderTests
         context.Request.Host = new HostString("example.test");
         context.Request.Path = "/items";
         context.Request.QueryString = new QueryString(query);
+        return context;
+    }
+
+    private async Task<string?> KeyOf(string query, Action<HttpContext>? configure = null)
+    {
+        var context = NewContext(query);
         configure?.Invoke(context);
         var (key, reason) = await _builder.BuildAsync(context);
         Assert.Null(reason);
         return key;
+    }
+
+    private sealed class UpgradeFeature : IHttpUpgradeFeature
+    {
+        public bool IsUpgradableRequest => true;
+
+        public Task<Stream> UpgradeAsync() => throw new NotSupportedException();
+    }
+
+    private sealed class ExtendedConnectFeature : IHttpExtendedConnectFeature
+    {
+        public bool IsExtendedConnect => true;
+
+        public string? Protocol => "websocket";
+
+        public ValueTask<Stream> AcceptAsync() => throw new NotSupportedException();
     }
 }
