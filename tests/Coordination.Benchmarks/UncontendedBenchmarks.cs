@@ -3,13 +3,17 @@ using ZiggyCreatures.Caching.Fusion;
 
 namespace Coordination.Benchmarks;
 
-/// <summary>One caller per key: the bookkeeping cost of a call that shares nothing.</summary>
+/// <summary>
+/// One caller per key: the bookkeeping cost of a call that shares nothing, on one thread, and on every core at once
+/// (each core its own keys), where calls that share nothing still meet in the table's shared memory.
+/// </summary>
 [MemoryDiagnoser]
 public class UncontendedBenchmarks : PeerBenchmark
 {
     private const int Keys = 1024;
     private static readonly Task<int> Value = Task.FromResult(42);
     private readonly string[] _keys = [.. Enumerable.Range(0, Keys).Select(i => $"key-{i}")];
+    private readonly string[][] _keysPerCore = [.. Enumerable.Range(0, Environment.ProcessorCount).Select(core => Enumerable.Range(0, Keys).Select(i => $"core-{core}-key-{i}").ToArray())];
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Keys)]
     public async Task<int> SingleFlightGroup_RunAsync()
@@ -46,4 +50,34 @@ public class UncontendedBenchmarks : PeerBenchmark
 
         return sum;
     }
+
+    /// <summary>Every core calls at once, each on keys of its own: the time per call, as each core sees it.</summary>
+    [Benchmark(OperationsPerInvoke = Keys)]
+    public Task SingleFlightGroup_RunAsync_EveryCore() => OnEveryCore(async keys =>
+    {
+        foreach (var key in keys)
+        {
+            await Group.RunAsync(key, static _ => Value);
+        }
+    });
+
+    [Benchmark(OperationsPerInvoke = Keys)]
+    public Task HybridCache_GetOrCreateAsync_EveryCore() => OnEveryCore(async keys =>
+    {
+        foreach (var key in keys)
+        {
+            await Hybrid.GetOrCreateAsync(key, static _ => new ValueTask<int>(42), Peers.HybridNoCaching);
+        }
+    });
+
+    [Benchmark(OperationsPerInvoke = Keys)]
+    public Task FusionCache_GetOrSetAsync_EveryCore() => OnEveryCore(async keys =>
+    {
+        foreach (var key in keys)
+        {
+            await Fusion.GetOrSetAsync(key, static _ => Value, Peers.FusionNoCaching);
+        }
+    });
+
+    private Task OnEveryCore(Func<string[], Task> calls) => Task.WhenAll(_keysPerCore.Select(keys => Task.Run(() => calls(keys))));
 }
