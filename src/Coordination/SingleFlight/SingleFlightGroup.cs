@@ -32,7 +32,7 @@ public sealed class SingleFlightGroup<TKey, TValue>
     /// <summary>
     /// As many locks as a concurrent dictionary takes (its own maximum): every call adds and removes a flight, and with
     /// its default (one lock per core) the cores' calls on different keys contend on the same locks and per-lock
-    /// counts, which tripled a call's cost on two cores. Spread over this many, two calls rarely meet.
+    /// counts, which made a call two to three times as costly on two cores. Spread over this many, two calls rarely meet.
     /// </summary>
     private const int TableLocks = 1024;
 
