@@ -90,26 +90,25 @@ internal static class SingleFlightAllocationsHarness
         var lone = new double[Rounds];
         for (var round = 0; round < Rounds; round++)
         {
-            var started = Stopwatch.GetTimestamp();
-            for (var i = 0; i < Batch; i++)
-            {
-                benchmarks.Plain().GetAwaiter().GetResult();
-            }
-
-            var plain = Stopwatch.GetElapsedTime(started).TotalNanoseconds / Batch;
-            started = Stopwatch.GetTimestamp();
-            for (var i = 0; i < Batch; i++)
-            {
-                request().GetAwaiter().GetResult();
-            }
-
-            lone[round] = Stopwatch.GetElapsedTime(started).TotalNanoseconds / Batch;
+            var plain = NanosecondsPerRequest(benchmarks.Plain);
+            lone[round] = NanosecondsPerRequest(request);
             extra[round] = lone[round] - plain;
         }
 
         Array.Sort(extra);
         Array.Sort(lone);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lone request {lone[Rounds / 2]:F0} ns, of which beyond plain {extra[Rounds / 2]:F0} ns (medians of {Rounds} batches of {Batch})"));
+
+        static double NanosecondsPerRequest(Func<Task> run)
+        {
+            var started = Stopwatch.GetTimestamp();
+            for (var i = 0; i < Batch; i++)
+            {
+                run().GetAwaiter().GetResult();
+            }
+
+            return Stopwatch.GetElapsedTime(started).TotalNanoseconds / Batch;
+        }
     }
 
     private sealed class AllocationSampler : EventListener
